@@ -1,0 +1,56 @@
+"""Seeded Gaussian noise for device simulation, fast enough for millions of devices per step.
+
+Drawing fresh normals with ``torch.randn`` costs more than the whole device step at network size
+(13 ms for 2.7 M values on 2 cores). :class:`NoiseSource` therefore draws a pool of standard normals
+once and hands out windows of it at random offsets, with a random sign, redrawing the whole pool
+every ``refresh_every`` calls. Each value handed out is an exact standard normal and values within one
+call are independent; values of different calls can repeat (shifted) until the pool is redrawn,
+which is harmless for noise injection and far cheaper. ``exact=True`` draws fresh normals every call.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+class NoiseSource:
+    """Standard-normal noise generator with its own seeded ``torch.Generator``."""
+
+    def __init__(self, seed: int = 0, *, exact: bool = False, refresh_every: int = 64,
+                 slack: int = 1 << 16) -> None:
+        self.seed = int(seed)
+        self.exact = exact
+        self.refresh_every = int(refresh_every)
+        self.slack = int(slack)
+        self.generator = torch.Generator().manual_seed(self.seed)
+        self._pool: torch.Tensor | None = None
+        self._calls = 0
+
+    def normal(self, shape: tuple[int, ...] | torch.Size, *, dtype: torch.dtype = torch.float32,
+               device: torch.device | str = "cpu") -> torch.Tensor:
+        """A tensor of standard normals of ``shape`` (read-only view: do not modify in place)."""
+        shape = torch.Size(shape)
+        numel = shape.numel()
+        if self.exact:
+            return torch.randn(shape, generator=self.generator, dtype=dtype).to(device)
+        pool = self._pool
+        if (pool is None or pool.numel() < numel + self.slack or pool.dtype != dtype
+                or pool.device != torch.device(device) or self._calls >= self.refresh_every):
+            size = max(numel + self.slack, 0 if pool is None else pool.numel())
+            pool = torch.randn(size, generator=self.generator, dtype=dtype).to(device)
+            self._pool, self._calls = pool, 0
+        self._calls += 1
+        span = pool.numel() - numel
+        draw = torch.randint(0, 2 * (span + 1), (1,), generator=self.generator).item()
+        offset, sign = draw >> 1, (1 if draw & 1 else -1)
+        window = pool[offset:offset + numel].view(shape)
+        return window if sign > 0 else -window
+
+    def state_dict(self) -> dict:
+        return {"seed": self.seed, "generator": self.generator.get_state(),
+                "pool": self._pool, "calls": self._calls}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.seed = state["seed"]
+        self.generator.set_state(state["generator"])
+        self._pool, self._calls = state["pool"], state["calls"]
