@@ -24,9 +24,7 @@ def _add_device(sub: argparse._SubParsersAction) -> None:
     device = sub.add_parser("device", help="simulate, characterise and fit a memristor",
                             description="Work with one memristor model: demo, simulate traces, fit data.")
     dsub = device.add_subparsers(dest="device_command", required=True, metavar="COMMAND")
-    from mstpn.devices import cli_device  # noqa: PLC0415 - keeps `mstpn --help` fast
-
-    cli_device.register(dsub)
+    del dsub  # demo, simulate, fit: see issue 2
 
 
 # ---------------------------------------------------------------------------------------- main
