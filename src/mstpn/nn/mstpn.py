@@ -1,0 +1,327 @@
+"""The memristive STPN cell: every synapse a differential pair of devices (DESIGN.md, "m-STPN mapping").
+
+Weights are in *weight units*; one unit is ``g_unit = (g_max - g_min) / w_max`` siemens of conductance
+difference between the pair, ``w = (G+ - G-) / g_unit``. W sits in the long-term conductances, F in
+the volatile ones. Positive weight sits on G+, negative on G-, so the written device of a pair is
+the + one for dF > 0 and the - one for dF < 0, and its conductance is
+``g_min + g_unit (relu(s W) + relu(s F))`` with s = sign(dF).
+
+Per step (all device physics from :mod:`mstpn.devices.physics`):
+- lambda = exp(-dt_step / tau(V_b)) per synapse, V_b learned inside [v_b_min, v_b_max] (optionally
+  snapped to ``bias_levels`` levels, straight-through), tau0 with the device-to-device spread;
+- z is normalised to unit L2 norm (presynaptic normalisation, neuron side), read as G z with read
+  noise (aggregated per output: exact in distribution for independent per-device noise);
+- dF = gamma h z^T is written as a whole number of identical pulses (``pulse_v``, ``pulse_width``),
+  counted against the nominal per-pulse increment, skipped below ``write_threshold`` pulses (sparse
+  writes), capped at ``max_pulses``; each device answers with its own a_st, its soft bound and
+  cycle-to-cycle noise; the result is clipped to the pair's conductance range.
+Gradients are straight-through for every non-ideality, so training is hardware-aware.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields, replace
+
+import torch
+from torch import Tensor, nn
+
+from mstpn.devices import physics
+from mstpn.devices.noise import NoiseSource
+from mstpn.devices.params import SrTiO3Params, srtio3_weilenmann2024
+from mstpn.devices.physics import DeviceTensors
+from mstpn.errors import UserError
+from mstpn.nn.stpn_step import NORM_EPS, STPNState, fused_step
+
+
+@dataclass(frozen=True)
+class MSTPNConfig:
+    """How the STPN maps onto devices; every non-ideality can be switched off."""
+
+    dt_step: float = 4 / 60
+    """Real time of one network step (s); 4 frames at 60 Hz for Pong with frame skip 4."""
+    v_b_min: float = -0.6
+    """Lowest bias voltage the driver can hold on a synapse (V)."""
+    v_b_max: float = 0.6
+    """Highest bias voltage the driver can hold on a synapse (V)."""
+    bias_levels: int = 0
+    """Number of bias levels the driver offers, evenly spaced in [v_b_min, v_b_max]; 0 = continuous."""
+    w_max: float = 1.0
+    """Weight magnitude that spans one device's whole range g_max - g_min (weight units)."""
+    pulse_v: float = 0.8
+    """Amplitude of the short-term write pulse (V); below v_th, so the write is volatile."""
+    pulse_width: float = 1e-4
+    """Width of the short-term write pulse (s)."""
+    max_pulses: int = 16
+    """Most pulses one synapse can take in one step."""
+    write_threshold: float = 1.0
+    """Smallest write, in pulses; smaller dF are not written (sparse updates). 0 writes everything."""
+    quantize: bool = True
+    """Write whole pulses (True) or any analogue amount (False)."""
+    soft_bounds: bool = True
+    """Pulse increments shrink as the written device nears g_max."""
+    clip_range: bool = True
+    """Keep both devices of a pair inside [g_min, g_max]."""
+    c2c_noise: bool = True
+    """Cycle-to-cycle noise on every write (sigma from the device parameters)."""
+    read_noise: bool = True
+    """Read noise on every G z (sigma from the device parameters)."""
+    d2d_variability: bool = True
+    """Device-to-device spread of a_st, tau0, g_min, g_max (sigma from the device parameters)."""
+    row_norm: bool = False
+    """Normalise by the row norm of G as the STPN does (True) instead of presynaptic z / ||z||."""
+    plasticity_init: float = 0.1
+    """gamma ~ U(+-plasticity_init / sqrt(H)); larger than the STPN's since z has unit norm here (1)."""
+    v_read: float = 0.2
+    """Read voltage of a presynaptic input of value 1 (V); energy probe only."""
+    t_read: float = 1e-6
+    """Duration of one read (s); energy probe only."""
+    seed: int = 0
+    """Seed of the device-to-device draw and of the noise source."""
+
+    def __post_init__(self) -> None:
+        checks = {
+            "dt_step": self.dt_step > 0, "w_max": self.w_max > 0, "pulse_width": self.pulse_width > 0,
+            "pulse_v": self.pulse_v > 0, "max_pulses": self.max_pulses >= 1,
+            "write_threshold": self.write_threshold >= 0, "bias_levels": self.bias_levels in (0,) or
+            self.bias_levels >= 2, "plasticity_init": self.plasticity_init >= 0,
+            "v_read": self.v_read > 0, "t_read": self.t_read > 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise UserError(f"MSTPNConfig.{name}: out of range, got {getattr(self, name)!r}")
+        if not self.v_b_min < self.v_b_max:
+            raise UserError(f"MSTPNConfig.v_b_min: must be < v_b_max ({self.v_b_max}), got {self.v_b_min}")
+
+    @classmethod
+    def ideal(cls, **overrides) -> MSTPNConfig:
+        """Every non-ideality off and the STPN's row normalisation: computes what STPNCell computes."""
+        off = {f.name: False for f in fields(cls) if f.type in ("bool", bool)}
+        off.update(row_norm=True, write_threshold=0.0, v_b_min=-20.0, v_b_max=20.0)
+        off.update(overrides)
+        return cls(**off)
+
+    def replace(self, **changes) -> MSTPNConfig:
+        return replace(self, **changes)
+
+
+class MSTPNCell(nn.Module):
+    """Device-backed STPN layer; same interface and state as :class:`mstpn.nn.STPNCell`.
+
+    Parameters: ``weight`` (H x N), ``bias`` (H), ``bias_logit`` (H x N; V_b = v_b_min +
+    (v_b_max - v_b_min) sigmoid(bias_logit)), ``plasticity`` (H x N). ``decay`` is derived from the
+    bias voltage and the device, not free.
+    """
+
+    def __init__(self, input_size: int, hidden_size: int, params: SrTiO3Params | None = None,
+                 config: MSTPNConfig | None = None) -> None:
+        super().__init__()
+        if input_size < 1 or hidden_size < 1:
+            raise ValueError(f"input_size and hidden_size must be >= 1, got {input_size}, {hidden_size}")
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.params = params or srtio3_weilenmann2024()
+        self.config = config or MSTPNConfig()
+        cfg = self.config
+        n = input_size + hidden_size
+        self.weight = nn.Parameter(torch.empty(hidden_size, n))
+        self.bias = nn.Parameter(torch.empty(hidden_size))
+        self.bias_logit = nn.Parameter(torch.empty(hidden_size, n))
+        self.plasticity = nn.Parameter(torch.empty(hidden_size, n))
+        devices = DeviceTensors.sample(self.params, (hidden_size, n), seed=cfg.seed,
+                                       variability=cfg.d2d_variability)
+        # Buffers: per-synapse device properties, fixed for the life of the array.
+        self.register_buffer("tau0", devices.tau0)
+        self.register_buffer("g_min", devices.g_min)
+        self.register_buffer("g_max", devices.g_max)
+        self.register_buffer("a_st", devices.a_st)
+        self.noise = NoiseSource(cfg.seed + 1)
+        self.energy_log: list[dict[str, float]] | None = None
+        self.reset_parameters()
+
+    # ------------------------------------------------------------------ derived device quantities
+    @property
+    def num_synapses(self) -> int:
+        return self.weight.numel()
+
+    @property
+    def g_unit(self) -> float:
+        """Conductance difference of one weight unit (S)."""
+        return (self.params.g_max - self.params.g_min) / self.config.w_max
+
+    def devices(self) -> DeviceTensors:
+        """The synapses' device parameters as :class:`DeviceTensors` (shape H x N)."""
+        return DeviceTensors(self.g_min, self.g_max, self.a_st, torch.full_like(self.a_st, self.params.a_lt),
+                             self.tau0, self.params)
+
+    def nominal_pulse_step(self) -> float:
+        """Weight change of one write pulse on a nominal device far from its bounds (weight units)."""
+        drive = float(physics.pulse_drive(self.config.pulse_v, self.config.pulse_width, self.params))
+        return self.params.a_st * drive / self.g_unit
+
+    def bias_voltage(self) -> Tensor:
+        """Each synapse's bias voltage V_b (V), quantised to the driver's levels if configured."""
+        cfg = self.config
+        v = cfg.v_b_min + (cfg.v_b_max - cfg.v_b_min) * torch.sigmoid(self.bias_logit)
+        if cfg.bias_levels:
+            step = (cfg.v_b_max - cfg.v_b_min) / (cfg.bias_levels - 1)
+            snapped = cfg.v_b_min + torch.round((v - cfg.v_b_min) / step) * step
+            v = v + (snapped - v).detach()
+        return v
+
+    def decay(self) -> Tensor:
+        """lambda = exp(-dt_step / tau(V_b)) per synapse (differentiable in the bias)."""
+        return physics.decay_factor(self.bias_voltage(), self.config.dt_step, self.devices())
+
+    def w_max_per_synapse(self) -> Tensor:
+        """Each pair's range in weight units (device-to-device spread included)."""
+        return (self.g_max - self.g_min) / self.g_unit
+
+    # ------------------------------------------------------------------ parameters and state
+    def reset_parameters(self) -> None:
+        """W, b ~ U(+-1/sqrt(H)); lambda ~ U(0, 1) mapped to a bias voltage; gamma ~ U(+-init/sqrt(H))."""
+        bound = 1.0 / math.sqrt(self.hidden_size)
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+        g = self.config.plasticity_init * bound
+        nn.init.uniform_(self.plasticity, -g, g)
+        with torch.no_grad():
+            self.set_decay(torch.rand_like(self.weight).clamp(1e-4, 1 - 1e-4))
+
+    @torch.no_grad()
+    def set_decay(self, decay: Tensor) -> None:
+        """Choose each synapse's bias so that lambda equals ``decay`` (clamped to what the range allows)."""
+        cfg = self.config
+        tau = -cfg.dt_step / torch.log(decay.to(self.tau0.dtype).clamp(1e-12, 1 - 1e-12))
+        v = self.params.v_tau * torch.log(tau / self.tau0)
+        frac = ((v - cfg.v_b_min) / (cfg.v_b_max - cfg.v_b_min)).clamp(1e-6, 1 - 1e-6)
+        self.bias_logit.copy_(torch.log(frac) - torch.log1p(-frac))
+
+    @torch.no_grad()
+    def load_from_stpn(self, cell: nn.Module) -> None:
+        """Copy W, b, gamma and lambda (through the bias) from an STPNCell of the same size."""
+        self.weight.copy_(cell.weight)
+        self.bias.copy_(cell.bias)
+        self.plasticity.copy_(cell.plasticity)
+        self.set_decay(cell.decay.detach())
+
+    def initial_state(self, batch_size: int, *, device: torch.device | None = None,
+                      dtype: torch.dtype | None = None) -> STPNState:
+        device = device or self.weight.device
+        dtype = dtype or self.weight.dtype
+        n = self.input_size + self.hidden_size
+        return STPNState(torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype),
+                         torch.zeros(batch_size, self.hidden_size, n, device=device, dtype=dtype))
+
+    # ------------------------------------------------------------------ the step
+    def forward(self, x: Tensor, state: STPNState | None = None) -> tuple[Tensor, STPNState]:
+        """One step: x (B, I) -> h (B, H) and the new state."""
+        if x.dim() != 2 or x.shape[1] != self.input_size:
+            raise ValueError(f"x: expected shape (batch, {self.input_size}), got {tuple(x.shape)}")
+        if state is None:
+            state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
+        cfg = self.config
+        decay = self.decay().to(x.dtype)
+        weight = self.weight
+        if cfg.clip_range:
+            w_max = self.w_max_per_synapse().to(x.dtype)
+            weight = weight + (torch.maximum(torch.minimum(weight, w_max), -w_max) - weight).detach()
+        record = {} if self.energy_log is not None else None
+        write = self._make_write(weight.detach(), record)
+        read_noise = self._read_noise if cfg.read_noise and self.params.read_sigma > 0 else None
+        h, new_state = fused_step(x, state, weight, self.bias, decay, self.plasticity,
+                                  row_norm=cfg.row_norm, normalize_input=not cfg.row_norm,
+                                  write=write, read_noise=read_noise)
+        if record is not None:
+            self.energy_log.append(self._energy(x, state, weight.detach(), record))
+        return h, new_state
+
+    def _read_noise(self, g: Tensor, z: Tensor) -> Tensor:
+        """Noise of reading G z: each device adds read_sigma * G_dev * V; summed per output row.
+
+        The pair's squared conductances in weight units are (u + relu(w))^2 + (u + relu(-w))^2 =
+        2u^2 + 2u|w| + w^2 with u = g_min / g_unit.
+        """
+        u = self.params.g_min / self.g_unit
+        z2 = (z * z).unsqueeze(-1)
+        var = torch.bmm(g * g, z2).squeeze(-1) + 2 * u * torch.bmm(g.abs(), z2).squeeze(-1)
+        var += 2 * u * u * z2.sum(1)
+        eps = self.noise.normal(var.shape, dtype=g.dtype, device=g.device)
+        return self.params.read_sigma * var.clamp_min(0).sqrt() * eps
+
+    def _make_write(self, weight: Tensor, record: dict | None):
+        """The write hook: dF as device pulses, or None when every write non-ideality is off."""
+        cfg = self.config
+        if not (cfg.quantize or cfg.write_threshold > 0 or cfg.soft_bounds or cfg.clip_range
+                or cfg.c2c_noise or cfg.d2d_variability or record is not None):
+            return None
+        step = self.nominal_pulse_step()
+        gain = (self.a_st / self.params.a_st).to(weight.dtype)
+        w_max = self.w_max_per_synapse().to(weight.dtype)
+        c2c = self.params.c2c_sigma if cfg.c2c_noise else 0.0
+
+        def write(f_decayed: Tensor, d_f: Tensor) -> Tensor:
+            sign = torch.sign(d_f)
+            pulses = d_f.abs_().div_(step)  # d_f is a scratch buffer owned by the step
+            if cfg.quantize:
+                pulses.round_()
+            pulses.clamp_(max=cfg.max_pulses)
+            if cfg.write_threshold > 0:
+                pulses.masked_fill_(pulses < cfg.write_threshold, 0.0)
+            amount = pulses * step
+            if cfg.d2d_variability:
+                amount.mul_(gain)
+            if cfg.soft_bounds:
+                # room left on the written device: 1 - (relu(sW) + relu(sF)) / w_max
+                used = torch.relu(sign * weight).add_(torch.relu(sign * f_decayed))
+                amount.mul_((1.0 - used.div_(w_max)).clamp_(0.0, 1.0))
+            if c2c > 0:
+                eps = self.noise.normal(amount.shape, dtype=amount.dtype, device=amount.device)
+                amount.mul_(1.0 + c2c * eps / pulses.clamp(min=1.0).sqrt())
+            if record is not None:
+                record["pulses"] = float(pulses.sum())
+                record["writes"] = float((pulses > 0).sum())
+                record["pulse_energy_j"] = self._pulse_energy(pulses, sign, weight, f_decayed)
+            f_new = f_decayed.addcmul_(amount, sign)
+            if cfg.clip_range:
+                f_new = torch.minimum(f_new, w_max - torch.relu(weight))
+                f_new = torch.maximum(f_new, torch.relu(-weight) - w_max)
+            return f_new
+
+        return write
+
+    # ------------------------------------------------------------------ energy probe
+    def enable_energy_probe(self, enabled: bool = True) -> None:
+        """Record per step: reads, bias hold and pulse energy (J, summed over the batch), writes."""
+        self.energy_log = [] if enabled else None
+
+    def _pair_conductance_sum(self, weight: Tensor, f: Tensor) -> Tensor:
+        """G+ + G- of every pair (S): 2 g_min + g_unit (|W| + |F|)."""
+        return 2 * self.g_min + self.g_unit * (weight.abs() + f.abs())
+
+    def _pulse_energy(self, pulses: Tensor, sign: Tensor, weight: Tensor, f: Tensor) -> float:
+        g_written = self.g_min + self.g_unit * (torch.relu(sign * weight) + torch.relu(sign * f))
+        v, t_p = self.config.pulse_v, self.config.pulse_width
+        return float((pulses * g_written).sum()) * v * v * t_p  # V^2 G t_p per pulse, as physics
+
+    @torch.no_grad()
+    def _energy(self, x: Tensor, state: STPNState, weight: Tensor, record: dict) -> dict[str, float]:
+        cfg = self.config
+        z = torch.cat([x, state.h], dim=-1)
+        if not cfg.row_norm:
+            z = z / (torch.linalg.vector_norm(z, dim=-1, keepdim=True) + NORM_EPS)
+        g_pair = self._pair_conductance_sum(weight, state.f)  # (B, H, N)
+        volts2 = (cfg.v_read * z) ** 2
+        read = float(torch.bmm(g_pair, volts2.unsqueeze(-1)).sum()) * cfg.t_read
+        v_b = self.bias_voltage()
+        devices = self.devices()
+        hold_g = float((v_b * v_b * g_pair).sum()) * cfg.dt_step
+        leak = 2 * float(physics.leak_power(v_b, self.params).sum()) * cfg.dt_step * x.shape[0]
+        return {"read_j": read, "hold_j": hold_g + leak, "hold_leak_j": leak,
+                "pulse_j": record.get("pulse_energy_j", 0.0), "writes": record.get("writes", 0.0),
+                "pulses": record.get("pulses", 0.0), "synapses": float(self.num_synapses),
+                "batch": x.shape[0], "tau_mean_s": float(physics.time_constant(v_b, devices).mean())}
+
+    def extra_repr(self) -> str:
+        return (f"input_size={self.input_size}, hidden_size={self.hidden_size}, "
+                f"g_unit={self.g_unit:.3g} S, pulse_step={self.nominal_pulse_step():.3g}")
