@@ -24,6 +24,7 @@ class NoiseSource:
         self.slack = int(slack)
         self.generator = torch.Generator().manual_seed(self.seed)
         self._pool: torch.Tensor | None = None
+        self._pool_origin: tuple[torch.Tensor, int, torch.dtype, str] | None = None
         self._calls = 0
 
     def normal(self, shape: tuple[int, ...] | torch.Size, *, dtype: torch.dtype = torch.float32,
@@ -37,6 +38,7 @@ class NoiseSource:
         if (pool is None or pool.numel() < numel + self.slack or pool.dtype != dtype
                 or pool.device != torch.device(device) or self._calls >= self.refresh_every):
             size = max(numel + self.slack, 0 if pool is None else pool.numel())
+            self._pool_origin = (self.generator.get_state(), size, dtype, str(device))
             pool = torch.randn(size, generator=self.generator, dtype=dtype).to(device)
             self._pool, self._calls = pool, 0
         self._calls += 1
@@ -47,10 +49,23 @@ class NoiseSource:
         return window if sign > 0 else -window
 
     def state_dict(self) -> dict:
-        return {"seed": self.seed, "generator": self.generator.get_state(),
-                "pool": self._pool, "calls": self._calls}
+        """Small, exact state: the pool is stored as the generator state that drew it."""
+        origin = None
+        if self._pool_origin is not None:
+            gen, size, dtype, device = self._pool_origin
+            origin = {"generator": gen, "size": size, "dtype": str(dtype).removeprefix("torch."),
+                      "device": device}
+        return {"seed": self.seed, "generator": self.generator.get_state(), "pool_origin": origin,
+                "calls": self._calls}
 
     def load_state_dict(self, state: dict) -> None:
         self.seed = state["seed"]
+        origin = state["pool_origin"]
+        self._pool, self._pool_origin = None, None
+        if origin is not None:
+            dtype = getattr(torch, origin["dtype"])
+            self.generator.set_state(origin["generator"])
+            self._pool = torch.randn(origin["size"], generator=self.generator, dtype=dtype).to(origin["device"])
+            self._pool_origin = (origin["generator"], origin["size"], dtype, origin["device"])
         self.generator.set_state(state["generator"])
-        self._pool, self._calls = state["pool"], state["calls"]
+        self._calls = state["calls"]

@@ -131,6 +131,10 @@ def load_params(path: str | os.PathLike) -> SrTiO3Params:
         raise ParamsError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from None
     try:
         return SrTiO3Params.from_dict(data, source=str(path))
+    except ParamsError as exc:
+        if str(exc).startswith(str(path)):
+            raise
+        raise ParamsError(f"{path}: {exc}") from None  # name the file for field errors too
     except TypeError as exc:
         raise ParamsError(f"{path}: {exc}") from None
 

@@ -12,8 +12,8 @@ Equations (DESIGN.md), with G = g_lt + g_st kept inside [g_min, g_max]:
     long-term  dg_lt = a_lt sign(V) relu(|V| - v_th)/v0 (t_p/t0)^beta B
     decay      g_st <- g_st exp(-dt/tau(V_b)),  tau(V_b) = tau0 exp(V_b/v_tau)
     read       I = G V_r (1 + read_sigma eps)
-    energy     pulse V^2 G t_p;  hold V_b^2 int G dt + P_leak(V_b) dt,  P_leak = p_leak_ref (V_b/v_leak_ref)^2;
-               read V_r^2 G t_read
+    energy     pulse V^2 G t_p;  hold V_b^2 int G dt + P_leak(V_b) dt;  read V_r^2 G t_read;
+               P_leak = p_leak_ref (V_b/v_leak_ref)^2
 """
 
 from __future__ import annotations
@@ -76,6 +76,15 @@ class DeviceTensors:
         return self.g_max - self.g_min
 
 
+def _scalar(x: TensorLike) -> Tensor:
+    """Tensors pass through; Python numbers become 0-dim float64 tensors.
+
+    A 0-dim tensor never changes the dtype of the device arrays it meets (float32 stays float32), and
+    float64 arrays keep their full precision (``torch.as_tensor(0.1)`` would be float32).
+    """
+    return x if isinstance(x, Tensor) else torch.as_tensor(x, dtype=torch.float64)
+
+
 def initial_state(d: DeviceTensors, g_lt: TensorLike | None = None) -> DeviceState:
     """State with the long-term level at ``g_lt`` (default ``g_min``) and no volatile part."""
     g = d.g_min if g_lt is None else torch.as_tensor(g_lt, dtype=d.g_min.dtype)
@@ -91,31 +100,30 @@ def conductance(state: DeviceState) -> Tensor:
 
 def width_factor(t_p: TensorLike, p: SrTiO3Params) -> Tensor:
     """(t_p/t0)^beta, the pulse-width dependence."""
-    return (torch.as_tensor(t_p) / p.t0) ** p.beta
+    return (_scalar(t_p) / p.t0) ** p.beta
 
 
 def pulse_drive(v: TensorLike, t_p: TensorLike, p: SrTiO3Params) -> Tensor:
     """Signed pulse drive d = sign(V) (exp(|V|/v0) - 1) (t_p/t0)^beta (dimensionless)."""
-    v = torch.as_tensor(v)
-    return torch.sign(v) * torch.expm1(v.abs() / p.v0) * width_factor(t_p, p)
+    v = _scalar(v)
+    return torch.sign(v) * torch.expm1(v.abs() * (1.0 / p.v0)) * width_factor(t_p, p)
 
 
 def soft_bound(g: Tensor, v: TensorLike, d: DeviceTensors) -> Tensor:
     """Room left in the direction of the pulse, in [0, 1]."""
-    v = torch.as_tensor(v)
-    up = (d.g_max - g) / d.span
-    down = (g - d.g_min) / d.span
-    return torch.where(v >= 0, up, down).clamp(0.0, 1.0)
+    v = _scalar(v)
+    room = torch.where(v >= 0, d.g_max - g, g - d.g_min)
+    return (room / d.span).clamp(0.0, 1.0)
 
 
 def pulse_increments(state: DeviceState, v: TensorLike, t_p: TensorLike,
                      d: DeviceTensors) -> tuple[Tensor, Tensor]:
     """Noise-free (dg_lt, dg_st) of one pulse of amplitude ``v`` (V) and width ``t_p`` (s)."""
     p = d.params
-    v = torch.as_tensor(v)
+    v = _scalar(v)
     bound = soft_bound(conductance(state), v, d)
     dg_st = d.a_st * pulse_drive(v, t_p, p) * bound
-    over = torch.relu(v.abs() - p.v_th) / p.v0
+    over = torch.relu(v.abs() - p.v_th) * (1.0 / p.v0)
     dg_lt = d.a_lt * torch.sign(v) * over * width_factor(t_p, p) * bound
     return dg_lt, dg_st
 
@@ -140,25 +148,30 @@ def apply_pulse(state: DeviceState, v: TensorLike, t_p: TensorLike, d: DeviceTen
     g_lt = torch.minimum(torch.maximum(state.g_lt + dg_lt, d.g_min), d.g_max)
     g_st = torch.minimum(torch.maximum(state.g_st + dg_st, d.g_min - g_lt), d.g_max - g_lt)
     new = DeviceState(g_lt, g_st)
-    v = torch.as_tensor(v)
-    energy = count * v * v * 0.5 * (g_before + conductance(new)) * torch.as_tensor(t_p)
+    v = _scalar(v)
+    energy = count * v * v * 0.5 * (g_before + conductance(new)) * _scalar(t_p)
     return new, energy
 
 
 def time_constant(v_b: TensorLike, d: DeviceTensors) -> Tensor:
     """Volatile decay time constant tau(V_b) = tau0 exp(V_b/v_tau) (s)."""
-    return d.tau0 * torch.exp(torch.as_tensor(v_b) / d.params.v_tau)
+    return d.tau0 * torch.exp(_scalar(v_b) * (1.0 / d.params.v_tau))
+
+
+def decay_rate(v_b: TensorLike, d: DeviceTensors) -> Tensor:
+    """Volatile decay rate 1/tau(V_b) = exp(-V_b/v_tau) / tau0 (1/s)."""
+    return torch.exp(_scalar(v_b) * (-1.0 / d.params.v_tau)) / d.tau0
 
 
 def decay_factor(v_b: TensorLike, dt: TensorLike, d: DeviceTensors) -> Tensor:
     """Fraction of the volatile conductance left after holding bias ``v_b`` for ``dt`` seconds."""
-    return torch.exp(-torch.as_tensor(dt) / time_constant(v_b, d))
+    return torch.exp(-_scalar(dt) * decay_rate(v_b, d))
 
 
 def leak_power(v_b: TensorLike, p: SrTiO3Params) -> Tensor:
     """Idle (G = 0) power under bias: p_leak_ref (V_b/v_leak_ref)^2 (W)."""
-    v_b = torch.as_tensor(v_b)
-    return p.p_leak_ref * (v_b / p.v_leak_ref) ** 2
+    v_b = _scalar(v_b)
+    return v_b * v_b * (p.p_leak_ref / p.v_leak_ref**2)
 
 
 def hold(state: DeviceState, v_b: TensorLike, dt: TensorLike,
@@ -167,23 +180,23 @@ def hold(state: DeviceState, v_b: TensorLike, dt: TensorLike,
 
     The Ohmic energy integrates the decaying conductance exactly: int G dt = g_lt dt + g_st tau (1 - k).
     """
-    v_b = torch.as_tensor(v_b)
-    dt = torch.as_tensor(dt)
-    tau = time_constant(v_b, d)
-    k = torch.exp(-dt / tau)
+    v_b = _scalar(v_b)
+    dt = _scalar(dt)
+    rate = decay_rate(v_b, d)
+    k = torch.exp(-dt * rate)
     g_st = state.g_st * k
-    integral = state.g_lt * dt + state.g_st * tau * (1.0 - k)
-    energy = v_b * v_b * integral + leak_power(v_b, d.params) * dt
+    integral = state.g_lt * dt + state.g_st * (1.0 - k) / rate
+    energy = v_b * v_b * (integral + dt * (d.params.p_leak_ref / d.params.v_leak_ref**2))
     return DeviceState(state.g_lt, g_st), energy
 
 
 def read(state: DeviceState, v_r: TensorLike, t_read: TensorLike, d: DeviceTensors, *,
          read_eps: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Read at ``v_r`` (V) for ``t_read`` (s): current I = G V_r with read noise (A), energy (J)."""
-    v_r = torch.as_tensor(v_r)
+    v_r = _scalar(v_r)
     g = conductance(state)
     current = g * v_r
     if read_eps is not None and d.params.read_sigma > 0:
         current = current * (1.0 + d.params.read_sigma * read_eps)
-    energy = v_r * v_r * g * torch.as_tensor(t_read)
+    energy = v_r * v_r * g * _scalar(t_read)
     return current, energy

@@ -31,6 +31,7 @@ from mstpn.devices.noise import NoiseSource
 from mstpn.devices.params import SrTiO3Params, srtio3_weilenmann2024
 from mstpn.devices.physics import DeviceTensors
 from mstpn.errors import UserError
+from mstpn.nn.mstpn_kernels import MSTPNStep, WriteConsts, device_write, read_noise_std
 from mstpn.nn.stpn_step import NORM_EPS, STPNState, fused_step
 
 
@@ -70,14 +71,18 @@ class MSTPNConfig:
     """Device-to-device spread of a_st, tau0, g_min, g_max (sigma from the device parameters)."""
     row_norm: bool = False
     """Normalise by the row norm of G as the STPN does (True) instead of presynaptic z / ||z||."""
-    plasticity_init: float = 0.1
-    """gamma ~ U(+-plasticity_init / sqrt(H)); larger than the STPN's since z has unit norm here (1)."""
+    plasticity_init: float = 4.0
+    """gamma ~ U(+-plasticity_init / sqrt(H)) (1). Far larger than the STPN's 0.001 because z has unit
+    norm here (elements ~ 1/sqrt(N)): at H = 64 it gives |dF| of about one write pulse for the
+    strongest inputs, so some synapses write from the first step and most stay below threshold."""
     v_read: float = 0.2
     """Read voltage of a presynaptic input of value 1 (V); energy probe only."""
     t_read: float = 1e-6
     """Duration of one read (s); energy probe only."""
     seed: int = 0
     """Seed of the device-to-device draw and of the noise source."""
+    compile: str = "auto"
+    """torch.compile the step kernels: "auto" (at >= 250,000 synapse states per step), "always", "never"."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -86,6 +91,7 @@ class MSTPNConfig:
             "write_threshold": self.write_threshold >= 0, "bias_levels": self.bias_levels in (0,) or
             self.bias_levels >= 2, "plasticity_init": self.plasticity_init >= 0,
             "v_read": self.v_read > 0, "t_read": self.t_read > 0,
+            "compile": self.compile in ("auto", "always", "never"),
         }
         for name, ok in checks.items():
             if not ok:
@@ -214,6 +220,21 @@ class MSTPNCell(nn.Module):
                          torch.zeros(batch_size, self.hidden_size, n, device=device, dtype=dtype))
 
     # ------------------------------------------------------------------ the step
+    def write_consts(self, record: bool = False) -> WriteConsts:
+        """The static settings of the write/read kernels for this cell."""
+        cfg = self.config
+        return WriteConsts(
+            step=self.nominal_pulse_step(), max_pulses=float(cfg.max_pulses),
+            threshold=float(cfg.write_threshold), quantize=cfg.quantize, soft_bounds=cfg.soft_bounds,
+            clip_range=cfg.clip_range, gain=cfg.d2d_variability,
+            c2c_sigma=self.params.c2c_sigma if cfg.c2c_noise else 0.0,
+            read_sigma=self.params.read_sigma if cfg.read_noise else 0.0,
+            u=self.params.g_min / self.g_unit, record=record)
+
+    def _use_compiled(self, batch: int) -> bool:
+        mode = self.config.compile
+        return mode == "always" or (mode == "auto" and batch * self.num_synapses >= 250_000)
+
     def forward(self, x: Tensor, state: STPNState | None = None) -> tuple[Tensor, STPNState]:
         """One step: x (B, I) -> h (B, H) and the new state."""
         if x.dim() != 2 or x.shape[1] != self.input_size:
@@ -221,74 +242,54 @@ class MSTPNCell(nn.Module):
         if state is None:
             state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
         cfg = self.config
+        record = self.energy_log is not None
+        k = self.write_consts(record)
         decay = self.decay().to(x.dtype)
+        w_max = self.w_max_per_synapse().to(x.dtype)
         weight = self.weight
         if cfg.clip_range:
-            w_max = self.w_max_per_synapse().to(x.dtype)
             weight = weight + (torch.maximum(torch.minimum(weight, w_max), -w_max) - weight).detach()
-        record = {} if self.energy_log is not None else None
-        write = self._make_write(weight.detach(), record)
-        read_noise = self._read_noise if cfg.read_noise and self.params.read_sigma > 0 else None
-        h, new_state = fused_step(x, state, weight, self.bias, decay, self.plasticity,
-                                  row_norm=cfg.row_norm, normalize_input=not cfg.row_norm,
-                                  write=write, read_noise=read_noise)
-        if record is not None:
-            self.energy_log.append(self._energy(x, state, weight.detach(), record))
+        gain = (self.a_st / self.params.a_st).to(x.dtype)
+        shape_f = state.f.shape
+        c2c_eps = self._normal(shape_f, x) if k.c2c_sigma > 0 else None
+        read_eps = self._normal(shape_f[:2], x) if k.read_sigma > 0 else None
+        if cfg.row_norm:
+            h, new_state, pulses = self._row_norm_step(x, state, weight, decay, gain, w_max, c2c_eps,
+                                                       read_eps, k)
+        else:
+            z = torch.cat([x, state.h], dim=-1)
+            z = z / (torch.linalg.vector_norm(z, dim=-1, keepdim=True) + NORM_EPS)
+            h, f_new, pulses = MSTPNStep.apply(z, state.f, weight, self.bias, decay, self.plasticity,
+                                               gain, w_max, c2c_eps, read_eps, k,
+                                               self._use_compiled(x.shape[0]))
+            new_state = STPNState(h, f_new)
+        if record:
+            self.energy_log.append(self._energy(x, state, weight.detach(), pulses))
         return h, new_state
 
-    def _read_noise(self, g: Tensor, z: Tensor) -> Tensor:
-        """Noise of reading G z: each device adds read_sigma * G_dev * V; summed per output row.
+    def _normal(self, shape: torch.Size, like: Tensor) -> Tensor:
+        return self.noise.normal(shape, dtype=like.dtype, device=like.device)
 
-        The pair's squared conductances in weight units are (u + relu(w))^2 + (u + relu(-w))^2 =
-        2u^2 + 2u|w| + w^2 with u = g_min / g_unit.
-        """
-        u = self.params.g_min / self.g_unit
-        z2 = (z * z).unsqueeze(-1)
-        var = torch.bmm(g * g, z2).squeeze(-1) + 2 * u * torch.bmm(g.abs(), z2).squeeze(-1)
-        var += 2 * u * u * z2.sum(1)
-        eps = self.noise.normal(var.shape, dtype=g.dtype, device=g.device)
-        return self.params.read_sigma * var.clamp_min(0).sqrt() * eps
-
-    def _make_write(self, weight: Tensor, record: dict | None):
-        """The write hook: dF as device pulses, or None when every write non-ideality is off."""
+    def _row_norm_step(self, x, state, weight, decay, gain, w_max, c2c_eps, read_eps, k):
+        """The STPN's row-normalised step with the device write and read as hooks (eager)."""
         cfg = self.config
-        if not (cfg.quantize or cfg.write_threshold > 0 or cfg.soft_bounds or cfg.clip_range
-                or cfg.c2c_noise or cfg.d2d_variability or record is not None):
-            return None
-        step = self.nominal_pulse_step()
-        gain = (self.a_st / self.params.a_st).to(weight.dtype)
-        w_max = self.w_max_per_synapse().to(weight.dtype)
-        c2c = self.params.c2c_sigma if cfg.c2c_noise else 0.0
+        captured: list[Tensor] = []
+        fixed_w = weight.detach()
 
         def write(f_decayed: Tensor, d_f: Tensor) -> Tensor:
-            sign = torch.sign(d_f)
-            pulses = d_f.abs_().div_(step)  # d_f is a scratch buffer owned by the step
-            if cfg.quantize:
-                pulses.round_()
-            pulses.clamp_(max=cfg.max_pulses)
-            if cfg.write_threshold > 0:
-                pulses.masked_fill_(pulses < cfg.write_threshold, 0.0)
-            amount = pulses * step
-            if cfg.d2d_variability:
-                amount.mul_(gain)
-            if cfg.soft_bounds:
-                # room left on the written device: 1 - (relu(sW) + relu(sF)) / w_max
-                used = torch.relu(sign * weight).add_(torch.relu(sign * f_decayed))
-                amount.mul_((1.0 - used.div_(w_max)).clamp_(0.0, 1.0))
-            if c2c > 0:
-                eps = self.noise.normal(amount.shape, dtype=amount.dtype, device=amount.device)
-                amount.mul_(1.0 + c2c * eps / pulses.clamp(min=1.0).sqrt())
-            if record is not None:
-                record["pulses"] = float(pulses.sum())
-                record["writes"] = float((pulses > 0).sum())
-                record["pulse_energy_j"] = self._pulse_energy(pulses, sign, weight, f_decayed)
-            f_new = f_decayed.addcmul_(amount, sign)
-            if cfg.clip_range:
-                f_new = torch.minimum(f_new, w_max - torch.relu(weight))
-                f_new = torch.maximum(f_new, torch.relu(-weight) - w_max)
+            f_new, pulses = device_write(f_decayed, d_f, fixed_w, gain, w_max, c2c_eps, k)
+            captured.append(pulses)
             return f_new
 
-        return write
+        writes_anything = (cfg.quantize or cfg.write_threshold > 0 or cfg.soft_bounds or cfg.clip_range
+                           or c2c_eps is not None or cfg.d2d_variability or k.record)
+        read_noise = None
+        if read_eps is not None:
+            def read_noise(g: Tensor, z: Tensor) -> Tensor:
+                return read_noise_std(g, z, k.u, k.read_sigma) * read_eps
+        h, new_state = fused_step(x, state, weight, self.bias, decay, self.plasticity, row_norm=True,
+                                  write=write if writes_anything else None, read_noise=read_noise)
+        return h, new_state, (captured[0] if captured else None)
 
     # ------------------------------------------------------------------ energy probe
     def enable_energy_probe(self, enabled: bool = True) -> None:
@@ -299,13 +300,15 @@ class MSTPNCell(nn.Module):
         """G+ + G- of every pair (S): 2 g_min + g_unit (|W| + |F|)."""
         return 2 * self.g_min + self.g_unit * (weight.abs() + f.abs())
 
-    def _pulse_energy(self, pulses: Tensor, sign: Tensor, weight: Tensor, f: Tensor) -> float:
-        g_written = self.g_min + self.g_unit * (torch.relu(sign * weight) + torch.relu(sign * f))
-        v, t_p = self.config.pulse_v, self.config.pulse_width
-        return float((pulses * g_written).sum()) * v * v * t_p  # V^2 G t_p per pulse, as physics
-
     @torch.no_grad()
-    def _energy(self, x: Tensor, state: STPNState, weight: Tensor, record: dict) -> dict[str, float]:
+    def _energy(self, x: Tensor, state: STPNState, weight: Tensor, pulses: Tensor | None
+                ) -> dict[str, float]:
+        """Energy of this step (J, summed over the batch) from the devices' conductances and writes.
+
+        Reads: V^2 G t_read over both devices of every pair, V = v_read z. Hold: each synapse's own
+        bias over dt_step on both devices, plus their leakage. Pulses: V^2 G t_p per pulse on the
+        written device, at its conductance before the step. ``pulses`` are signed pulse counts.
+        """
         cfg = self.config
         z = torch.cat([x, state.h], dim=-1)
         if not cfg.row_norm:
@@ -314,13 +317,18 @@ class MSTPNCell(nn.Module):
         volts2 = (cfg.v_read * z) ** 2
         read = float(torch.bmm(g_pair, volts2.unsqueeze(-1)).sum()) * cfg.t_read
         v_b = self.bias_voltage()
-        devices = self.devices()
         hold_g = float((v_b * v_b * g_pair).sum()) * cfg.dt_step
         leak = 2 * float(physics.leak_power(v_b, self.params).sum()) * cfg.dt_step * x.shape[0]
-        return {"read_j": read, "hold_j": hold_g + leak, "hold_leak_j": leak,
-                "pulse_j": record.get("pulse_energy_j", 0.0), "writes": record.get("writes", 0.0),
-                "pulses": record.get("pulses", 0.0), "synapses": float(self.num_synapses),
-                "batch": x.shape[0], "tau_mean_s": float(physics.time_constant(v_b, devices).mean())}
+        pulse_j = writes = count = 0.0
+        if pulses is not None:
+            sign, n = torch.sign(pulses), pulses.abs()
+            g_written = self.g_min + self.g_unit * (torch.relu(sign * weight) + torch.relu(sign * state.f))
+            pulse_j = float((n * g_written).sum()) * cfg.pulse_v ** 2 * cfg.pulse_width
+            count, writes = float(n.sum()), float((n > 0).sum())
+        return {"read_j": read, "hold_j": hold_g + leak, "hold_leak_j": leak, "pulse_j": pulse_j,
+                "writes": writes, "pulses": count, "synapses": float(self.num_synapses),
+                "batch": x.shape[0],
+                "tau_mean_s": float(physics.time_constant(v_b, self.devices()).mean())}
 
     def extra_repr(self) -> str:
         return (f"input_size={self.input_size}, hidden_size={self.hidden_size}, "

@@ -1,0 +1,155 @@
+"""Greedy evaluation of a trained agent: scores, game lengths, a GIF with the synapses beside the game."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from mstpn.devices.params import SrTiO3Params
+from mstpn.errors import UserError
+from mstpn.rl.agent import ActorCritic, AgentConfig, mask_state
+from mstpn.rl.checkpoint import atomic_write_bytes, load_checkpoint
+from mstpn.tasks.pong import PongConfig, make_pong
+
+DEVICE_BUFFERS = ("tau0", "g_min", "g_max", "a_st")
+
+
+def load_agent(path: str | os.PathLike, device_params: SrTiO3Params | None = None
+               ) -> tuple[ActorCritic, dict]:
+    """Rebuild the agent stored in a checkpoint; optionally put another device under its m-STPN core.
+
+    With ``device_params`` the learned weights, biases and plasticity are kept and the per-synapse
+    device properties are drawn anew for the new device.
+    """
+    saved = load_checkpoint(path)
+    try:
+        agent_config = AgentConfig(**saved["agent_config"])
+    except (KeyError, TypeError) as exc:
+        raise UserError(f"{path}: checkpoint has no valid agent configuration ({exc})") from None
+    state = saved["model"]
+    if device_params is not None:
+        if agent_config.core != "mstpn":
+            raise UserError(f"--device-params: the checkpoint's core is {agent_config.core!r}, not mstpn")
+        agent_config = AgentConfig(**{**agent_config.to_dict(), "device_params": device_params.to_dict()})
+        state = {k: v for k, v in state.items() if k.split(".")[-1] not in DEVICE_BUFFERS}
+    agent = ActorCritic(agent_config)
+    _, unexpected = agent.load_state_dict(state, strict=device_params is None)
+    if unexpected:
+        raise UserError(f"{path}: checkpoint does not match the agent (unexpected {unexpected[:3]})")
+    agent.eval()
+    return agent, saved
+
+
+def _frame_skip(saved: dict) -> int:
+    return int(saved.get("config", {}).get("frame_skip", 4))
+
+
+def _synapse_view(state: tuple, width: int) -> np.ndarray:
+    """|F| of the recurrent synapses of game 0 (H x H), as an 8-bit image; or h for other cores."""
+    if hasattr(state, "f"):
+        f = state.f[0]
+        view = f[:, -f.shape[0]:].abs()
+    else:
+        view = state[0][0].abs().reshape(1, -1)
+    view = (view / (view.max() + 1e-12)).numpy()
+    return np.kron((view * 255).astype(np.uint8), np.ones((width // view.shape[0],) * 2, np.uint8)
+                   if view.shape[0] > 1 else np.ones((1, 1), np.uint8))
+
+
+def _gif_frame(obs: np.ndarray, state: tuple, score: tuple[float, float]):
+    import matplotlib
+    from PIL import Image, ImageDraw
+
+    game = Image.fromarray(obs).resize((252, 252), Image.NEAREST).convert("RGB")
+    synapses = _synapse_view(state, 252)
+    colored = (matplotlib.colormaps["magma"](synapses / 255.0)[..., :3] * 255).astype(np.uint8)
+    syn = Image.fromarray(colored).resize((252, 252), Image.NEAREST)
+    canvas = Image.new("RGB", (520, 290), "white")
+    canvas.paste(game, (4, 34))
+    canvas.paste(syn, (264, 34))
+    draw = ImageDraw.Draw(canvas)
+    draw.text((6, 8), f"Pong (agent = right paddle)   score {score[0]:+.0f}", fill="black")
+    draw.text((266, 8), "|F| short-term weights, recurrent 64x64", fill="black")
+    return canvas
+
+
+@torch.no_grad()
+def play(agent: ActorCritic, episodes: int, seed: int, frame_skip: int, *, gif_frames: list | None = None,
+         progress: bool = True) -> dict:
+    """Play ``episodes`` greedy games in parallel, each to its end; scores and lengths per game."""
+    if episodes < 1:
+        raise UserError(f"--episodes: must be >= 1, got {episodes}")
+    env = make_pong(PongConfig(num_envs=episodes, frame_skip=frame_skip))
+    obs, _ = env.reset(seed=seed)
+    obs = torch.from_numpy(obs)
+    state = agent.initial_state(episodes)
+    scores = np.zeros(episodes)
+    steps = np.zeros(episodes, dtype=np.int64)
+    finished = np.zeros(episodes, dtype=bool)
+    bar = tqdm(total=episodes, unit="game", disable=not progress, desc="playing")
+    while not finished.all():
+        logits, _, state = agent(obs, state)
+        action = logits.argmax(-1)
+        next_obs, reward, terminated, truncated, _ = env.step(action.numpy())
+        active = ~finished
+        scores[active] += reward[active]
+        steps[active] += 1
+        done = np.logical_or(terminated, truncated)
+        if gif_frames is not None and not finished[0]:
+            gif_frames.append(_gif_frame(obs[0, 0].numpy(), state, (scores[0], 0)))
+        newly = done & active
+        finished |= done
+        bar.update(int(newly.sum()))
+        state = mask_state(state, torch.as_tensor(~done, dtype=torch.float32))
+        obs = torch.from_numpy(next_obs)
+    bar.close()
+    env.close()
+    return {"mean_score": float(scores.mean()), "scores": scores.tolist(),
+            "episode_steps": steps.tolist(), "episode_frames": (steps * frame_skip).tolist()}
+
+
+def save_gif(frames: list, path: str | os.PathLike, fps: int = 15) -> None:
+    """Write frames as an animated GIF, atomically."""
+    if not frames:
+        raise UserError("no frames to write to the GIF")
+    buffer = io.BytesIO()
+    frames[0].save(buffer, format="GIF", save_all=True, append_images=frames[1:],
+                   duration=int(1000 / fps), loop=0)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def evaluate(checkpoint: str | os.PathLike, episodes: int = 10, seed: int = 0,
+             gif: str | os.PathLike | None = None, progress: bool = True) -> dict:
+    """Greedy games with a checkpoint's agent: the eval JSON (mean_score, scores, lengths)."""
+    agent, saved = load_agent(checkpoint)
+    frames: list | None = [] if gif else None
+    result = play(agent, episodes, seed, _frame_skip(saved), gif_frames=frames, progress=progress)
+    if gif:
+        save_gif(frames, gif)
+    result.update({"checkpoint": str(checkpoint), "core": agent.config.core, "seed": seed,
+                   "episodes": episodes, "trained_frames": saved.get("frames")})
+    return result
+
+
+def play_for_energy(checkpoint: str | os.PathLike, episodes: int, seed: int,
+                    device_params: SrTiO3Params | None = None
+                    ) -> tuple[list[dict], list[int], torch.nn.Module]:
+    """Greedy games with the m-STPN's energy probe on: per-step records, steps per game, the cell."""
+    agent, saved = load_agent(checkpoint, device_params)
+    if agent.config.core != "mstpn":
+        raise UserError(f"{checkpoint}: energy needs an m-STPN agent, "
+                        f"this one's core is {agent.config.core!r}")
+    agent.core.enable_energy_probe()
+    result = play(agent, episodes, seed, _frame_skip(saved))
+    return agent.core.energy_log, result["episode_steps"], agent.core
+
+
+def write_eval_json(result: dict, path: str | os.PathLike) -> None:
+    from mstpn.rl.common import write_json
+
+    write_json(Path(path), result)

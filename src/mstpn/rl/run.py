@@ -1,0 +1,207 @@
+"""What every training run needs around its algorithm: configuration, run folder, resume, checkpoints,
+fresh games, TensorBoard and the metrics log. The algorithms (a2c.py, ppo.py) read top to bottom and
+call into this for bookkeeping.
+
+Exact resume: every ``checkpoint_every`` updates a run saves its whole state (weights, optimizer,
+schedule, RNGs, noise sources, scores) and then starts all games afresh from a seed derived from the
+update number. A resumed run does the same from the checkpoint, so it continues exactly as an
+uninterrupted run would (bit for bit with one emulator thread).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.tensorboard import SummaryWriter
+from tqdm import tqdm
+
+from mstpn.errors import UserError
+from mstpn.rl.agent import ActorCritic, AgentConfig
+from mstpn.rl.checkpoint import check_compatible, load_checkpoint, save_checkpoint
+from mstpn.rl.common import MetricsLog, machine_info, rng_state, seed_everything, set_rng_state, write_json
+from mstpn.tasks.pong import EpisodeTracker, PongConfig, make_pong
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """Fields shared by the trainers (each algorithm's config adds its own and sets its defaults)."""
+
+    frames: int = 10_000_000
+    """Training budget in emulator frames (agent steps x frame skip)."""
+    seed: int = 0
+    """Seed of weights, actions, device variation and noise, and the games."""
+    num_envs: int = 16
+    """Parallel games."""
+    frame_skip: int = 4
+    """Emulator frames per agent step; 1 = the reference's no-skip setting."""
+    rollout: int = 20
+    """Agent steps per rollout (and the truncated-BPTT window)."""
+    gamma: float = 0.99
+    """Discount per agent step."""
+    gae_lambda: float = 1.0
+    """GAE lambda (1.0 = n-step returns)."""
+    lr: float = 7e-4
+    """Adam learning rate at the start; decays linearly to 0 over the budget."""
+    adam_eps: float = 1e-5
+    """Adam epsilon."""
+    value_coef: float = 0.5
+    """Weight of the value loss."""
+    entropy_coef: float = 0.01
+    """Weight of the entropy bonus."""
+    max_grad_norm: float = 0.5
+    """Gradient-norm clip (losses are batch means)."""
+    env_threads: int = 0
+    """Emulator threads; 0 = all cores, 1 = bit-for-bit reproducible."""
+    torch_threads: int = 1
+    """Threads torch may use (leave room for the emulators and other work)."""
+    checkpoint_every: int = 250
+    """Updates between checkpoints (and fresh game starts)."""
+    log_every: int = 10
+    """Updates between log lines."""
+    agent: AgentConfig = field(default_factory=AgentConfig)
+    """The network."""
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                allowed_zero = f.name in ("seed", "env_threads", "gae_lambda", "entropy_coef",
+                                          "value_coef")
+                if value < 0 or (value == 0 and not allowed_zero):
+                    raise UserError(f"{f.name}: must be {'>= 0' if allowed_zero else '> 0'}, got {value}")
+        if self.gamma > 1 or self.gae_lambda > 1:
+            raise UserError("gamma and gae_lambda: must be <= 1")
+
+    @property
+    def steps_per_update(self) -> int:
+        return self.num_envs * self.rollout
+
+    @property
+    def frames_per_update(self) -> int:
+        return self.steps_per_update * self.frame_skip
+
+    @property
+    def total_updates(self) -> int:
+        return max(1, self.frames // self.frames_per_update)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict):
+        data = dict(data)
+        data["agent"] = AgentConfig(**data.get("agent", {}))
+        return cls(**data)
+
+
+class Run:
+    """A run folder with its agent, optimizer, games and logs; resumes from its checkpoint."""
+
+    def __init__(self, config: TrainerConfig, out: str | Path, algo: str, *, resume: bool,
+                 progress: bool) -> None:
+        self.config, self.out, self.algo = config, Path(out), algo
+        self.ckpt_path = self.out / "checkpoint.pt"
+        torch.set_num_threads(config.torch_threads)
+        self.generator = seed_everything(config.seed)
+        self.agent = ActorCritic(config.agent)
+        self.optimizer = torch.optim.Adam(self.agent.parameters(), lr=config.lr, eps=config.adam_eps)
+        self.tracker = EpisodeTracker(config.num_envs)
+        self.start_update, self.wall_before, self.scores = 0, 0.0, []
+        if resume:
+            self._restore()
+        elif self.ckpt_path.exists():
+            raise UserError(f"{self.out}: already holds a run; pass --resume to continue it "
+                            "or choose another --out")
+        self.out.mkdir(parents=True, exist_ok=True)
+        write_json(self.out / "config.json", {"algo": algo, **config.to_dict()})
+        self.metrics = MetricsLog(self.out / "metrics.jsonl", self.start_update if resume else None)
+        self.writer = SummaryWriter(str(self.out / "tb"),
+                                    purge_step=self.start_update * config.steps_per_update)
+        print(self.agent.describe())
+        self.env = make_pong(PongConfig(num_envs=config.num_envs, frame_skip=config.frame_skip,
+                                        num_threads=config.env_threads))
+        self.t_start = time.time()
+        self.bar = tqdm(total=config.total_updates * config.frames_per_update,
+                        initial=self.start_update * config.frames_per_update, unit="frame",
+                        unit_scale=True, disable=not progress, dynamic_ncols=True)
+
+    def _restore(self) -> None:
+        if not self.ckpt_path.exists():
+            raise UserError(f"--resume: no checkpoint at {self.ckpt_path}")
+        saved = load_checkpoint(self.ckpt_path)
+        if saved.get("kind") != self.algo:
+            raise UserError(f"{self.ckpt_path}: a {saved.get('kind')} checkpoint, not {self.algo}")
+        check_compatible(saved["config"], json.loads(json.dumps(self.config.to_dict())),
+                         "the run configuration", self.ckpt_path)
+        self.agent.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        set_rng_state(saved["rng"], self.agent, self.generator)
+        self.start_update, self.wall_before, self.scores = saved["update"], saved["wall_s"], saved["scores"]
+
+    @property
+    def wall_s(self) -> float:
+        return self.wall_before + time.time() - self.t_start
+
+    def fresh_games(self, update: int) -> tuple[torch.Tensor, tuple]:
+        """Start every game anew (seeded by the update number) with a zero agent state."""
+        obs, _ = self.env.reset(seed=self.config.seed * 1_000_003 + update)
+        self.tracker.reset()
+        return torch.from_numpy(obs), self.agent.initial_state(self.config.num_envs)
+
+    def checkpoint(self, update: int) -> None:
+        save_checkpoint(self.ckpt_path, {
+            "kind": self.algo, "config": self.config.to_dict(),
+            "agent_config": self.config.agent.to_dict(), "model": self.agent.state_dict(),
+            "optimizer": self.optimizer.state_dict(), "rng": rng_state(self.agent, self.generator),
+            "update": update, "frames": update * self.config.frames_per_update,
+            "wall_s": self.wall_s, "scores": self.scores,
+        })
+
+    def begin_update(self, update: int, obs: torch.Tensor, state: tuple) -> tuple[torch.Tensor, tuple, float]:
+        """Checkpoint and restart the games when due; set the decayed learning rate."""
+        if update > self.start_update and update % self.config.checkpoint_every == 0:
+            self.checkpoint(update)
+            obs, state = self.fresh_games(update)
+        lr = self.config.lr * (1.0 - update / self.config.total_updates)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return obs, state, lr
+
+    def end_update(self, update: int, losses: dict[str, float]) -> None:
+        """Collect finished games, advance the progress bar, log every ``log_every`` updates."""
+        self.scores.extend(score for score, _ in self.tracker.finished)
+        self.tracker.finished.clear()
+        self.bar.update(self.config.frames_per_update)
+        done = update + 1
+        if done % self.config.log_every and done != self.config.total_updates:
+            return
+        recent = float(np.mean(self.scores[-20:])) if self.scores else float("nan")
+        row = {"update": done, "frames": done * self.config.frames_per_update,
+               "wall_s": round(self.wall_s, 2), "episodes": len(self.scores), "score_mean20": recent,
+               **losses}
+        self.metrics.append(row)
+        step = done * self.config.steps_per_update
+        for key, value in losses.items():
+            self.writer.add_scalar(f"train/{key}", value, step)
+        if self.scores:
+            self.writer.add_scalar("train/score_mean20", recent, step)
+        self.bar.set_postfix(score=f"{recent:+.1f}", eps=len(self.scores))
+
+    def finish(self) -> dict:
+        """Final checkpoint and summary."""
+        self.bar.close()
+        self.checkpoint(self.config.total_updates)
+        self.env.close()
+        self.writer.close()
+        summary = {"updates": self.config.total_updates,
+                   "frames": self.config.total_updates * self.config.frames_per_update,
+                   "episodes": len(self.scores),
+                   "score_mean20": float(np.mean(self.scores[-20:])) if self.scores else None,
+                   "wall_s": self.wall_s, "machine": machine_info()}
+        write_json(self.out / "summary.json", summary)
+        return summary
