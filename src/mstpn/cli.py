@@ -24,11 +24,397 @@ def _add_device(sub: argparse._SubParsersAction) -> None:
     device = sub.add_parser("device", help="simulate, characterise and fit a memristor",
                             description="Work with one memristor model: demo, simulate traces, fit data.")
     dsub = device.add_subparsers(dest="device_command", required=True, metavar="COMMAND")
-    del dsub  # demo, simulate, fit: see issue 2
+    import textwrap
+
+    from mstpn.devices.protocols import PROTOCOLS
+
+    protocol_lines = "\n".join(f"  {name:15s} {(fn.__doc__ or '').strip().splitlines()[0]}"
+                               for name, fn in PROTOCOLS.items())
+    params_help = ("device parameters as JSON (SrTiO3Params fields, e.g. written by `mstpn device fit`); "
+                   "default: the SrTiO3 preset of Weilenmann et al. 2024")
+
+    demo = dsub.add_parser(
+        "demo", help="the six synaptic functions of one simulated device: figure + JSON",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.fill(
+                    "Simulate one memristor (with device-to-device, cycle-to-cycle and read noise) "
+                    "through one protocol per synaptic function: long-term memory (retention), "
+                    "transmission (I = G V), LTP/LTD pulse trains, short-term memory (volatile decay), "
+                    "paired-pulse facilitation and meta-plasticity (decay time constant vs bias). "
+                    "Writes DIR/device_functions.png and DIR/device_functions.json (figures of merit: "
+                    "fitted tau per bias, PPF index per interval, LTP/LTD nonlinearity, energy per "
+                    "pulse, retention drift, read linearity).", 100),
+        epilog="examples:\n  mstpn device demo --out out/device\n"
+               "  mstpn device demo --out out/mydevice --params params.json --seed 3\n")
+    demo.add_argument("--out", required=True, metavar="DIR", help="output folder (created if missing)")
+    demo.add_argument("--params", metavar="P.json", help=params_help)
+    demo.add_argument("--seed", type=int, default=0, help="seed of the device draw and its noise (0)")
+    demo.set_defaults(handler=_device_demo)
+
+    simulate = dsub.add_parser(
+        "simulate", help="write a synthetic measurement trace (CSV) of one protocol",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=textwrap.fill(
+                    "Run a measurement protocol on one simulated device and write what a source-measure "
+                    "unit would record: a CSV with header time_s,voltage_v,current_a. Pulses are samples "
+                    "with |V| >= 0.5 V (two per pulse, at its start and end); all other samples are "
+                    "reads at the bias held on the device, G = I / V. The device draws its own "
+                    "device-to-device variation from the seed (set d2d_sigma to 0 in --params for a "
+                    "nominal device) and has the model's cycle-to-cycle and read noise.", 100)
+                    + f"\n\nprotocols:\n{protocol_lines}",
+        epilog="examples:\n"
+               "  mstpn device simulate --protocol characterise --out trace.csv\n"
+               "  mstpn device simulate --protocol metaplasticity --params params.json --seed 2 "
+               "--noise 0.02 --out meta.csv\n"
+               "  mstpn device fit trace.csv --out fitted.json\n")
+    simulate.add_argument("--protocol", required=True, metavar="NAME",
+                          help=f"one of: {', '.join(PROTOCOLS)}")
+    simulate.add_argument("--params", metavar="P.json", help=params_help)
+    simulate.add_argument("--seed", type=int, default=0, help="seed of the device draw and all noise (0)")
+    simulate.add_argument("--noise", type=float, default=0.0, metavar="REL",
+                          help="extra relative Gaussian instrument noise on every current sample, on top "
+                               "of the model's read noise (default 0)")
+    simulate.add_argument("--ideal", action="store_true",
+                          help="noise-free nominal device: no d2d, c2c or read noise (--noise still applies)")
+    simulate.add_argument("--out", required=True, metavar="trace.csv", help="trace file to write (atomic)")
+    simulate.set_defaults(handler=_device_simulate)
+
+    _add_device_fit(dsub)  # `mstpn device fit`: its own block below
+
+
+def _device_params(path: str | None):  # -> SrTiO3Params
+    from mstpn.devices.params import load_params, srtio3_weilenmann2024
+
+    return srtio3_weilenmann2024() if path is None else load_params(path)
+
+
+def _device_demo(args: argparse.Namespace) -> int:
+    from mstpn.devices.demo import run_device_demo
+
+    params = _device_params(args.params)
+    try:
+        result = run_device_demo(args.out, params, seed=args.seed)
+    except OSError as exc:
+        raise UserError(f"--out {args.out}: cannot write ({exc.strerror or exc})") from None
+    meta = result["meta_plasticity"]
+    first, last = meta["levels"][0], meta["levels"][-1]
+    print(f"wrote {args.out}/device_functions.png and device_functions.json: decay tau "
+          f"{first['tau_fit_s']:.3g} s at {first['v_b']:+.2f} V to {last['tau_fit_s']:.3g} s at "
+          f"{last['v_b']:+.2f} V; PPF index up to "
+          f"{max(result['short_term_facilitation']['ppf_index_percent']):.0f} %")
+    return 0
+
+
+def _device_simulate(args: argparse.Namespace) -> int:
+    import math
+
+    from mstpn.devices.protocols import run_protocol
+    from mstpn.devices.trace import segment, write_trace_csv
+
+    if not (math.isfinite(args.noise) and 0.0 <= args.noise <= 1.0):
+        raise UserError(f"--noise: must be a relative sigma in [0, 1], got {args.noise}")
+    params = _device_params(args.params)
+    run = run_protocol(args.protocol, params, seed=args.seed, noise=not args.ideal,
+                       current_noise=args.noise)
+    try:
+        write_trace_csv(run.trace, args.out)
+    except OSError as exc:
+        raise UserError(f"--out {args.out}: cannot write ({exc.strerror or exc})") from None
+    pulses = sum(1 for ev in segment(run.trace) if type(ev).__name__ == "Pulse")
+    print(f"wrote {args.out}: protocol {args.protocol}, {len(run.trace)} samples, {pulses} pulses, "
+          f"{run.trace.time_s[-1]:.4g} s")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- device fit
+FIT_EPILOG = """examples:
+  mstpn device simulate --protocol characterise --out trace.csv
+  mstpn device fit trace.csv --out params.json --plot fit.png
+  mstpn device fit day1.csv day2.csv --out params.json --pulse-threshold 0.8 --base mine.json
+
+A trace is a CSV with header time_s,voltage_v,current_a. Samples with |V| >= the pulse threshold are
+pulses (a pulse needs a sample at its start and one at its end: its width is their time difference);
+the others are bias/read phases at |V| < threshold, V != 0, where G = I / V. The fit needs pulses at
+>= 3 amplitudes and >= 2 widths, and decays read after pulses at >= 2 bias levels.
+"""
+
+
+def _add_device_fit(dsub: argparse._SubParsersAction) -> None:
+    fit = dsub.add_parser(
+        "fit", help="fit the compact model to measured traces (CSV in, parameter JSON out)",
+        description="Fit the SrTiO3 compact model to one or more source-measure-unit traces and write\n"
+                    "every SrTiO3Params field (fitted and fixed) plus residual_rel_rms as JSON.",
+        epilog=FIT_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    fit.add_argument("traces", nargs="+", metavar="TRACE.csv", help="trace files, fitted together")
+    fit.add_argument("--out", required=True, metavar="PARAMS.json", help="parameter file to write")
+    fit.add_argument("--plot", metavar="FIT.png", help="also write a figure of data and fitted model")
+    fit.add_argument("--pulse-threshold", type=float, default=0.5, metavar="V",
+                     help="|V| at or above this is a pulse (default 0.5 V)")
+    fit.add_argument("--t0", type=float, default=1e-3, metavar="S",
+                     help="reference pulse width giving a_st and a_lt their units; fixed (default 1e-3 s)")
+    fit.add_argument("--base", metavar="P.json",
+                     help="parameters not fitted (leakage, variability) come from here (default: preset)")
+    fit.set_defaults(handler=_device_fit)
+
+
+def _device_fit(args: argparse.Namespace) -> int:
+    from mstpn.devices.atomic import atomic_write_bytes
+    from mstpn.devices.fit import fit_traces, write_fit_json
+    from mstpn.devices.params import load_params, srtio3_weilenmann2024
+    from mstpn.devices.trace import read_trace_csv
+
+    base = load_params(args.base) if args.base else srtio3_weilenmann2024()
+    traces = [read_trace_csv(path, args.pulse_threshold) for path in args.traces]
+    result = fit_traces(traces, base=base, t0=args.t0, pulse_threshold=args.pulse_threshold)
+    png = None
+    if args.plot:
+        from mstpn.devices.fit_plot import render_fit_png
+
+        png = render_fit_png(result)
+    try:
+        write_fit_json(result, args.out)
+    except OSError as exc:
+        raise UserError(f"{args.out}: cannot write the parameter file ({exc.strerror})") from None
+    if png is not None:
+        try:
+            atomic_write_bytes(args.plot, png)
+        except OSError as exc:
+            from pathlib import Path
+
+            Path(args.out).unlink(missing_ok=True)  # all or nothing
+            raise UserError(f"{args.plot}: cannot write the plot ({exc.strerror})") from None
+    p = result.params
+    print(f"fitted {len(traces)} trace(s), {len(result.increments['v'])} pulses: tau0 {p.tau0:.4g} s, "
+          f"v_tau {p.v_tau:.4g} V, a_st {p.a_st:.4g} S, v0 {p.v0:.4g} V, beta {p.beta:.4g}, "
+          f"a_lt {p.a_lt:.4g} S, v_th {p.v_th:.4g} V, g {p.g_min:.3g}-{p.g_max:.3g} S; "
+          f"residual {100 * result.residual_rel_rms:.2f} % RMS; wrote {args.out}"
+          + (f" and {args.plot}" if args.plot else ""))
+    for note in result.notes:
+        print(f"note: {note}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- art
+def _add_art(sub: argparse._SubParsersAction) -> None:
+    from mstpn.tasks.art_train import MODELS
+
+    art = sub.add_parser(
+        "art", help="train a model on associative retrieval (STPN, m-STPN, LSTM, RNN)",
+        description="Train one parameter-matched model on the associative retrieval task and write "
+                    "its test accuracy per epoch and the final one (at the best validation epoch) as JSON.")
+    art.add_argument("--model", required=True, choices=MODELS, help="recurrent core")
+    art.add_argument("--epochs", type=int, default=50, help="most epochs (default 50)")
+    art.add_argument("--seed", type=int, default=0, help="seed of data, init, order and noise")
+    art.add_argument("--train-size", type=int, default=100_000, help="training sequences (100000)")
+    art.add_argument("--val-size", type=int, default=10_000, help="validation sequences (10000)")
+    art.add_argument("--test-size", type=int, default=20_000, help="test sequences (20000)")
+    art.add_argument("--hidden-size", type=int, default=0, help="hidden units (0: parameter-matched)")
+    art.add_argument("--patience", type=int, default=0,
+                     help="stop after this many epochs without a better validation accuracy (0: never)")
+    art.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    art.add_argument("--no-progress", action="store_true", help="no progress bar")
+    art.add_argument("--json", required=True, metavar="OUT", help="result file (written atomically)")
+    art.set_defaults(handler=_art)
+
+    table = sub.add_parser("art-table", help="aggregate `mstpn art` JSON results into a markdown table",
+                           description="Mean and spread of final test accuracy per model over seeds.")
+    table.add_argument("paths", nargs="+", help="result JSON files or folders holding them")
+    table.add_argument("--out", help="also write the table to this file")
+    table.set_defaults(handler=_art_table)
+
+
+def _art(args: argparse.Namespace) -> int:
+    import torch
+
+    from mstpn.tasks.art_train import ARTTrainConfig, run
+
+    if args.threads < 0:
+        raise UserError(f"--threads: must be >= 0, got {args.threads}")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    config = ARTTrainConfig(model=args.model, hidden_size=args.hidden_size, epochs=args.epochs,
+                            seed=args.seed, train_size=args.train_size, val_size=args.val_size,
+                            test_size=args.test_size, patience=args.patience)
+    record = run(config, args.json, progress=not args.no_progress, log=lambda line: print(line, flush=True))
+    print(f"{args.model}: {record['parameters']} parameters, final test accuracy "
+          f"{record['final_test_acc']:.4f} (epoch {record['best_epoch']} of {record['epochs_run']}); "
+          f"wrote {args.json}")
+    return 0
+
+
+def _art_table(args: argparse.Namespace) -> int:
+    from mstpn.tasks.art_report import art_table, load_results
+
+    text = art_table(load_results(args.paths))
+    print(text)
+    if args.out:
+        from pathlib import Path
+
+        Path(args.out).write_text(text + "\n")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- pong
+PONG_EPILOG = """examples:
+  mstpn pong train --core mstpn --algo a2c --frames 10000000 --out runs/mstpn
+  mstpn pong train --out runs/mstpn --resume          continue a stopped run where it checkpointed
+  mstpn pong eval checkpoints/pong_mstpn.pt --episodes 10 --gif game.gif --json eval.json
+  tensorboard --logdir runs                           watch the learning curves
+"""
+
+
+def _add_pong(sub: argparse._SubParsersAction) -> None:
+    pong = sub.add_parser("pong", help="train and evaluate Pong agents",
+                          description="Train recurrent Pong agents (m-STPN, STPN, LSTM) and play them.",
+                          epilog=PONG_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    psub = pong.add_subparsers(dest="pong_command", required=True, metavar="COMMAND")
+    train = psub.add_parser("train", help="train an agent (checkpoints, TensorBoard, resume)",
+                            epilog=PONG_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    train.add_argument("--core", choices=("mstpn", "stpn", "lstm"), default="mstpn",
+                       help="recurrent core (default mstpn: SrTiO3 synapses, non-idealities on)")
+    train.add_argument("--algo", choices=("a2c", "ppo"), default="a2c", help="training algorithm")
+    train.add_argument("--frames", type=int, default=10_000_000, help="budget in emulator frames")
+    train.add_argument("--out", required=True, help="run folder (config, checkpoint, metrics, tb/)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--num-envs", type=int, default=16, help="parallel games (default 16)")
+    train.add_argument("--frame-skip", type=int, default=4, help="frames per step; 1 = the reference")
+    train.add_argument("--lr", type=float, default=None, help="learning rate (default: the algorithm's)")
+    train.add_argument("--env-threads", type=int, default=0, help="emulator threads (1 = reproducible)")
+    train.add_argument("--torch-threads", type=int, default=1, help="torch threads (default 1)")
+    train.add_argument("--checkpoint-every", type=int, default=None, help="updates between checkpoints")
+    train.add_argument("--device-params", help="SrTiO3Params JSON for the mstpn core (e.g. from device fit)")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.set_defaults(handler=_pong_train)
+
+    ev = psub.add_parser("eval", help="play greedy games with a checkpoint",
+                         epilog=PONG_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ev.add_argument("checkpoint", help="checkpoint file (e.g. checkpoints/pong_mstpn.pt)")
+    ev.add_argument("--episodes", type=int, default=10, help="games to play (default 10)")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--gif", help="write a GIF of the first game beside the synaptic state")
+    ev.add_argument("--json", required=True, help="where to write the results")
+    ev.set_defaults(handler=_pong_eval)
+
+    curve = psub.add_parser("curve", help="plot learning curves of runs (score vs frames and hours)")
+    curve.add_argument("runs", nargs="+", help="run folders, each as LABEL=FOLDER or FOLDER")
+    curve.add_argument("--out", required=True, help="PNG to write")
+    curve.set_defaults(handler=_pong_curve)
+
+
+def _pong_train(args: argparse.Namespace) -> int:
+    import importlib
+
+    from mstpn.devices.params import load_params
+    from mstpn.rl.agent import AgentConfig
+
+    device = load_params(args.device_params).to_dict() if args.device_params else {}
+    agent = AgentConfig(core=args.core, device_params=device)
+    module = importlib.import_module(f"mstpn.rl.{args.algo}")
+    overrides = {"frames": args.frames, "seed": args.seed, "num_envs": args.num_envs,
+                 "frame_skip": args.frame_skip, "env_threads": args.env_threads,
+                 "torch_threads": args.torch_threads, "agent": agent}
+    if args.lr is not None:
+        overrides["lr"] = args.lr
+    if args.checkpoint_every is not None:
+        overrides["checkpoint_every"] = args.checkpoint_every
+    config_cls = module.A2CConfig if args.algo == "a2c" else module.PPOConfig
+    if args.resume:
+        from pathlib import Path
+
+        from mstpn.rl.checkpoint import load_checkpoint
+
+        saved = load_checkpoint(Path(args.out) / "checkpoint.pt")
+        config = config_cls.from_dict(saved["config"])
+    else:
+        config = config_cls(**overrides)
+    summary = module.train(config, args.out, resume=args.resume, progress=not args.no_progress)
+    print(f"done: {summary['frames']:,} frames, recent mean score {summary['score_mean20']}")
+    return 0
+
+
+def _pong_curve(args: argparse.Namespace) -> int:
+    from mstpn.report.curves import plot_learning_curves
+
+    runs = dict(item.split("=", 1) if "=" in item else (item, item) for item in args.runs)
+    plot_learning_curves(runs, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
+def _pong_eval(args: argparse.Namespace) -> int:
+    from mstpn.rl.evaluate import evaluate, write_eval_json
+
+    result = evaluate(args.checkpoint, args.episodes, args.seed, args.gif)
+    write_eval_json(result, args.json)
+    print(f"mean score {result['mean_score']:+.2f} over {args.episodes} games: {result['scores']}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- energy
+ENERGY_EPILOG = """examples:
+  mstpn energy --paper --json out/energy_paper.json     the paper's table, ours beside it, fp32 validation
+  mstpn energy checkpoints/pong_mstpn.pt --episodes 5 --json energy.json --plot energy.png
+  mstpn energy sweep --out out/energy_sweep             energy vs write threshold, bias range, conductance
+  mstpn energy --measure-gpu --json gpu.json            NVML-measured GPU baseline (skipped without a GPU)
+"""
+
+
+def _add_energy(sub: argparse._SubParsersAction) -> None:
+    energy = sub.add_parser(
+        "energy", help="memristive synapses against a GPU: the paper's table, an agent's games, sweeps",
+        description="Energy of the m-STPN's synaptic operations (reads, bias hold, dF write pulses; "
+                    "'synaptic' and 'system' boundaries) against the same operations on GPUs (analytical "
+                    "model calibrated on the paper's A100 fp16 figures; NVML measurement on a CUDA GPU).",
+        epilog=ENERGY_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    energy.add_argument("target", nargs="?", metavar="CHECKPOINT",
+                        help="m-STPN agent checkpoint to play greedy games with, or the word 'sweep'")
+    energy.add_argument("--paper", action="store_true", help="reproduce PAPER.md's energy table")
+    energy.add_argument("--episodes", type=int, default=5, help="games to play (default 5)")
+    energy.add_argument("--seed", type=int, default=0, help="seed of the games (default 0)")
+    energy.add_argument("--device-params", metavar="P.json",
+                        help="SrTiO3Params JSON (e.g. from `mstpn device fit`) for the synapses")
+    energy.add_argument("--json", metavar="OUT", help="write the numbers as JSON (atomically)")
+    energy.add_argument("--plot", metavar="OUT.png", help="CHECKPOINT: write the stacked-bar figure")
+    energy.add_argument("--out", metavar="DIR", help="sweep: folder for sweep.csv, sweep.md, sweep.png")
+    energy.add_argument("--steps", type=int, default=20, help="sweep: measured steps per point (20)")
+    energy.add_argument("--measure-gpu", action="store_true",
+                        help="measure the GPU with NVML energy counters (needs CUDA and nvidia-ml-py)")
+    energy.add_argument("--gpu-runs", type=int, default=100, help="--measure-gpu: runs per op (100)")
+    energy.add_argument("--gpu-run-seconds", type=float, default=1.0,
+                        help="--measure-gpu: seconds per run, above NVML's ~0.1 s refresh (1.0)")
+    energy.set_defaults(handler=_energy)
+
+
+def _energy(args: argparse.Namespace) -> int:
+    from mstpn.report import energy_commands as cmd
+
+    params = _device_params(args.device_params) if args.device_params else None
+    modes = [m for m, on in (("--paper", args.paper), ("--measure-gpu", args.measure_gpu),
+                             ("CHECKPOINT/sweep", args.target is not None)) if on]
+    if len(modes) != 1:
+        raise UserError("energy: give exactly one of --paper, --measure-gpu, CHECKPOINT or 'sweep'"
+                        + (f" (got {', '.join(modes)})" if modes else ""))
+    if args.paper:
+        print(cmd.paper_command(args.json, params))
+    elif args.measure_gpu:
+        text, code = cmd.measure_command(args.json, args.gpu_runs, args.gpu_run_seconds)
+        print(text)
+        return code
+    elif args.target == "sweep":
+        if not args.out:
+            raise UserError("energy sweep: --out DIR is required")
+        if args.steps < 1:
+            raise UserError(f"--steps: must be >= 1, got {args.steps}")
+        print(cmd.sweep_command(args.out, args.steps, params))
+    else:
+        print(cmd.checkpoint_command(args.target, args.episodes, args.seed, params, args.json, args.plot))
+    return 0
 
 
 # ---------------------------------------------------------------------------------------- main
-REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [_add_device]
+REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [_add_device, _add_art, _add_pong,
+                                                                   _add_energy]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,7 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mstpn", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Memristive short-term plasticity neuron networks: devices, cells, Pong, energy.",
         epilog=EPILOG)
-    from mstpn import __version__  # noqa: PLC0415
+    from mstpn import __version__
 
     parser.add_argument("--version", action="version", version=f"mstpn {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")

@@ -12,7 +12,7 @@ from torch import Tensor
 from mstpn.devices import physics
 from mstpn.devices.noise import NoiseSource
 from mstpn.devices.params import SrTiO3Params
-from mstpn.devices.physics import DeviceState, DeviceTensors, TensorLike
+from mstpn.devices.physics import DeviceTensors, TensorLike
 
 
 class DeviceArray:

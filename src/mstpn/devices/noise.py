@@ -24,6 +24,7 @@ class NoiseSource:
         self.slack = int(slack)
         self.generator = torch.Generator().manual_seed(self.seed)
         self._pool: torch.Tensor | None = None
+        self._neg: torch.Tensor | None = None  # -pool, made on first use, so windows are never copied
         self._pool_origin: tuple[torch.Tensor, int, torch.dtype, str] | None = None
         self._calls = 0
 
@@ -40,13 +41,16 @@ class NoiseSource:
             size = max(numel + self.slack, 0 if pool is None else pool.numel())
             self._pool_origin = (self.generator.get_state(), size, dtype, str(device))
             pool = torch.randn(size, generator=self.generator, dtype=dtype).to(device)
-            self._pool, self._calls = pool, 0
+            self._pool, self._neg, self._calls = pool, None, 0
         self._calls += 1
         span = pool.numel() - numel
         draw = torch.randint(0, 2 * (span + 1), (1,), generator=self.generator).item()
         offset, sign = draw >> 1, (1 if draw & 1 else -1)
-        window = pool[offset:offset + numel].view(shape)
-        return window if sign > 0 else -window
+        if sign < 0:
+            if self._neg is None:
+                self._neg = -pool
+            pool = self._neg
+        return pool[offset:offset + numel].view(shape)
 
     def state_dict(self) -> dict:
         """Small, exact state: the pool is stored as the generator state that drew it."""
@@ -61,11 +65,12 @@ class NoiseSource:
     def load_state_dict(self, state: dict) -> None:
         self.seed = state["seed"]
         origin = state["pool_origin"]
-        self._pool, self._pool_origin = None, None
+        self._pool, self._neg, self._pool_origin = None, None, None
         if origin is not None:
             dtype = getattr(torch, origin["dtype"])
             self.generator.set_state(origin["generator"])
-            self._pool = torch.randn(origin["size"], generator=self.generator, dtype=dtype).to(origin["device"])
+            pool = torch.randn(origin["size"], generator=self.generator, dtype=dtype)
+            self._pool = pool.to(origin["device"])
             self._pool_origin = (origin["generator"], origin["size"], dtype, origin["device"])
         self.generator.set_state(state["generator"])
         self._calls = state["calls"]

@@ -76,13 +76,15 @@ class DeviceTensors:
         return self.g_max - self.g_min
 
 
-def _scalar(x: TensorLike) -> Tensor:
-    """Tensors pass through; Python numbers become 0-dim float64 tensors.
+def _scalar(x: TensorLike, like: TensorLike | None = None) -> Tensor:
+    """Tensors pass through; Python numbers become 0-dim tensors of ``like``'s dtype (else float64).
 
-    A 0-dim tensor never changes the dtype of the device arrays it meets (float32 stays float32), and
-    float64 arrays keep their full precision (``torch.as_tensor(0.1)`` would be float32).
+    So float64 device arrays keep their full precision (``torch.as_tensor(0.1)`` would be float32)
+    and float32 arrays stay float32.
     """
-    return x if isinstance(x, Tensor) else torch.as_tensor(x, dtype=torch.float64)
+    if isinstance(x, Tensor):
+        return x
+    return torch.as_tensor(x, dtype=getattr(like, "dtype", torch.float64))
 
 
 def initial_state(d: DeviceTensors, g_lt: TensorLike | None = None) -> DeviceState:
@@ -106,12 +108,12 @@ def width_factor(t_p: TensorLike, p: SrTiO3Params) -> Tensor:
 def pulse_drive(v: TensorLike, t_p: TensorLike, p: SrTiO3Params) -> Tensor:
     """Signed pulse drive d = sign(V) (exp(|V|/v0) - 1) (t_p/t0)^beta (dimensionless)."""
     v = _scalar(v)
-    return torch.sign(v) * torch.expm1(v.abs() * (1.0 / p.v0)) * width_factor(t_p, p)
+    return torch.copysign(torch.expm1(v.abs() * (1.0 / p.v0)), v) * width_factor(t_p, p)
 
 
 def soft_bound(g: Tensor, v: TensorLike, d: DeviceTensors) -> Tensor:
     """Room left in the direction of the pulse, in [0, 1]."""
-    v = _scalar(v)
+    v = _scalar(v, d.g_min)
     room = torch.where(v >= 0, d.g_max - g, g - d.g_min)
     return (room / d.span).clamp(0.0, 1.0)
 
@@ -120,11 +122,11 @@ def pulse_increments(state: DeviceState, v: TensorLike, t_p: TensorLike,
                      d: DeviceTensors) -> tuple[Tensor, Tensor]:
     """Noise-free (dg_lt, dg_st) of one pulse of amplitude ``v`` (V) and width ``t_p`` (s)."""
     p = d.params
-    v = _scalar(v)
+    v, t_p = _scalar(v, d.g_min), _scalar(t_p, d.g_min)
     bound = soft_bound(conductance(state), v, d)
     dg_st = d.a_st * pulse_drive(v, t_p, p) * bound
-    over = torch.relu(v.abs() - p.v_th) * (1.0 / p.v0)
-    dg_lt = d.a_lt * torch.sign(v) * over * width_factor(t_p, p) * bound
+    over = torch.copysign(torch.relu(v.abs() - p.v_th) * (1.0 / p.v0), v)
+    dg_lt = d.a_lt * over * width_factor(t_p, p) * bound
     return dg_lt, dg_st
 
 
@@ -148,24 +150,19 @@ def apply_pulse(state: DeviceState, v: TensorLike, t_p: TensorLike, d: DeviceTen
     g_lt = torch.minimum(torch.maximum(state.g_lt + dg_lt, d.g_min), d.g_max)
     g_st = torch.minimum(torch.maximum(state.g_st + dg_st, d.g_min - g_lt), d.g_max - g_lt)
     new = DeviceState(g_lt, g_st)
-    v = _scalar(v)
-    energy = count * v * v * 0.5 * (g_before + conductance(new)) * _scalar(t_p)
+    v = _scalar(v, d.g_min)
+    energy = count * v * v * 0.5 * (g_before + conductance(new)) * _scalar(t_p, d.g_min)
     return new, energy
 
 
 def time_constant(v_b: TensorLike, d: DeviceTensors) -> Tensor:
     """Volatile decay time constant tau(V_b) = tau0 exp(V_b/v_tau) (s)."""
-    return d.tau0 * torch.exp(_scalar(v_b) * (1.0 / d.params.v_tau))
-
-
-def decay_rate(v_b: TensorLike, d: DeviceTensors) -> Tensor:
-    """Volatile decay rate 1/tau(V_b) = exp(-V_b/v_tau) / tau0 (1/s)."""
-    return torch.exp(_scalar(v_b) * (-1.0 / d.params.v_tau)) / d.tau0
+    return d.tau0 * torch.exp(_scalar(v_b, d.g_min) * (1.0 / d.params.v_tau))
 
 
 def decay_factor(v_b: TensorLike, dt: TensorLike, d: DeviceTensors) -> Tensor:
     """Fraction of the volatile conductance left after holding bias ``v_b`` for ``dt`` seconds."""
-    return torch.exp(-_scalar(dt) * decay_rate(v_b, d))
+    return torch.exp(-_scalar(dt, d.g_min) / time_constant(v_b, d))
 
 
 def leak_power(v_b: TensorLike, p: SrTiO3Params) -> Tensor:
@@ -180,12 +177,11 @@ def hold(state: DeviceState, v_b: TensorLike, dt: TensorLike,
 
     The Ohmic energy integrates the decaying conductance exactly: int G dt = g_lt dt + g_st tau (1 - k).
     """
-    v_b = _scalar(v_b)
-    dt = _scalar(dt)
-    rate = decay_rate(v_b, d)
-    k = torch.exp(-dt * rate)
+    v_b, dt = _scalar(v_b, d.g_min), _scalar(dt, d.g_min)
+    tau = time_constant(v_b, d)
+    k = torch.exp(-dt / tau)
     g_st = state.g_st * k
-    integral = state.g_lt * dt + state.g_st * (1.0 - k) / rate
+    integral = state.g_lt * dt + state.g_st * tau * (1.0 - k)
     energy = v_b * v_b * (integral + dt * (d.params.p_leak_ref / d.params.v_leak_ref**2))
     return DeviceState(state.g_lt, g_st), energy
 
@@ -193,10 +189,10 @@ def hold(state: DeviceState, v_b: TensorLike, dt: TensorLike,
 def read(state: DeviceState, v_r: TensorLike, t_read: TensorLike, d: DeviceTensors, *,
          read_eps: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Read at ``v_r`` (V) for ``t_read`` (s): current I = G V_r with read noise (A), energy (J)."""
-    v_r = _scalar(v_r)
+    v_r = _scalar(v_r, d.g_min)
     g = conductance(state)
     current = g * v_r
     if read_eps is not None and d.params.read_sigma > 0:
         current = current * (1.0 + d.params.read_sigma * read_eps)
-    energy = v_r * v_r * g * _scalar(t_read)
+    energy = v_r * v_r * g * _scalar(t_read, d.g_min)
     return current, energy

@@ -1,0 +1,57 @@
+"""Learning curves of Pong runs: score against emulator frames and against wall-clock time."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from mstpn.errors import UserError
+from mstpn.rl.checkpoint import atomic_write_bytes
+
+
+def read_metrics(run: str | os.PathLike) -> list[dict]:
+    """The metrics rows of a run folder (or a metrics.jsonl file)."""
+    path = Path(run)
+    path = path / "metrics.jsonl" if path.is_dir() else path
+    if not path.is_file():
+        raise UserError(f"{run}: no metrics.jsonl (is it a run folder made by `mstpn pong train`?)")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def plot_learning_curves(runs: dict[str, str | os.PathLike], out: str | os.PathLike,
+                         title: str = "Pong learning curves") -> None:
+    """One PNG, two panels: mean score of the last 20 training games vs frames and vs hours."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (ax_f, ax_t) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
+    for label, run in runs.items():
+        rows = [r for r in read_metrics(run) if r.get("score_mean20") == r.get("score_mean20")]
+        rows = [r for r in rows if r.get("score_mean20") is not None]
+        if not rows:
+            continue
+        frames = np.array([r["frames"] for r in rows]) / 1e6
+        hours = np.array([r["wall_s"] for r in rows]) / 3600
+        score = np.array([r["score_mean20"] for r in rows])
+        ax_f.plot(frames, score, label=label)
+        ax_t.plot(hours, score, label=label)
+    for ax, xlabel in ((ax_f, "emulator frames (millions)"), (ax_t, "wall-clock (hours, this 2-core CPU)")):
+        ax.axhline(18, color="grey", lw=0.8, ls="--")
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    ax_f.set_ylabel("score, mean of last 20 training games")
+    ax_f.set_ylim(-21.5, 21.5)
+    ax_f.legend(loc="upper left")
+    ax_t.text(0.01, 18.4, "+18 target", color="grey", transform=ax_t.get_yaxis_transform())
+    fig.suptitle(title)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(out, buffer.getvalue())
