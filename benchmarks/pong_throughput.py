@@ -17,9 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mstpn.atomic import atomic_write_json
 from mstpn.rl import a2c
 from mstpn.rl.agent import AgentConfig
-from mstpn.rl.common import machine_info, write_json
+from mstpn.rl.common import machine_info
 from mstpn.tasks.pong import PongConfig, make_pong
 
 
@@ -64,7 +65,7 @@ def main() -> None:
                   "timed_updates": args.updates},
         "machine": machine_info(),
     }
-    write_json(args.out, result)
+    atomic_write_json(args.out, result)
     print(json.dumps(result, indent=2))
 
 

@@ -158,7 +158,7 @@ def _add_device_fit(dsub: argparse._SubParsersAction) -> None:
 
 
 def _device_fit(args: argparse.Namespace) -> int:
-    from mstpn.devices.atomic import atomic_write_bytes
+    from mstpn.atomic import atomic_write_bytes
     from mstpn.devices.fit import fit_traces, write_fit_json
     from mstpn.devices.params import load_params, srtio3_weilenmann2024
     from mstpn.devices.trace import read_trace_csv

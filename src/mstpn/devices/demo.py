@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from mstpn.atomic import atomic_write_text
 from mstpn.devices.array import DeviceArray
-from mstpn.devices.atomic import atomic_write_text
 from mstpn.devices.merit import fit_decay, fit_ppf, linear_read, log_drift, nonlinearity, ppf_index
 from mstpn.devices.params import SrTiO3Params, srtio3_weilenmann2024
 from mstpn.devices.protocols import ProtocolRun, run_protocol

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from mstpn.devices.atomic import atomic_write_bytes
+from mstpn.atomic import atomic_write_bytes
 
 NS = 1e9  # S -> nS
 

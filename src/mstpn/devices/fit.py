@@ -38,8 +38,8 @@ import numpy as np
 import torch
 from scipy.optimize import least_squares, minimize_scalar
 
+from mstpn.atomic import atomic_write_text
 from mstpn.devices import physics
-from mstpn.devices.atomic import atomic_write_text
 from mstpn.devices.params import ParamsError, SrTiO3Params
 from mstpn.devices.physics import DeviceState, DeviceTensors
 from mstpn.devices.trace import BiasPhase, Event, Pulse, Trace, TraceError, segment

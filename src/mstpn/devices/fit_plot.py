@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mstpn.devices.atomic import atomic_write_bytes
+from mstpn.atomic import atomic_write_bytes
 from mstpn.devices.fit import FitResult, TraceFit
 
 MAX_TRACE_PANELS = 3

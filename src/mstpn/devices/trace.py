@@ -242,7 +242,7 @@ def write_trace_csv(trace: Trace, path: str | os.PathLike) -> Path:
     is created when missing. Times are written with 17 significant digits, so pulse widths (differences
     of sample times) survive the round trip exactly; voltages and currents with 10.
     """
-    from mstpn.devices.atomic import atomic_write_text
+    from mstpn.atomic import atomic_write_text
 
     lines = [",".join(COLUMNS)]
     lines.extend(f"{t:.17g},{v:.10g},{i:.10g}"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mstpn.atomic import atomic_write_bytes
 from mstpn.errors import UserError
-from mstpn.rl.checkpoint import atomic_write_bytes
 
 
 def read_metrics(run: str | os.PathLike) -> list[dict]:

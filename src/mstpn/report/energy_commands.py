@@ -6,24 +6,13 @@ Each function computes, writes its files atomically and returns the text to prin
 
 from __future__ import annotations
 
-import json
-import os
-
-from mstpn.devices.atomic import atomic_write_text
+from mstpn.atomic import atomic_write_json
 from mstpn.devices.params import SrTiO3Params
 from mstpn.errors import UserError
 
 NOT_AVAILABLE = ("mstpn energy CHECKPOINT: playing games for the energy report is not available yet "
                  "(mstpn.rl.evaluate.play_for_energy is missing); meanwhile use `mstpn energy --paper` "
                  "or `mstpn energy sweep --out DIR`")
-
-
-def write_json(path: str | os.PathLike, data: dict) -> None:
-    """JSON with 2-space indent, via a temporary file and os.replace (atomic)."""
-    try:
-        atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
-    except OSError as exc:
-        raise UserError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def paper_command(json_path: str | None = None, params: SrTiO3Params | None = None) -> str:
@@ -33,7 +22,7 @@ def paper_command(json_path: str | None = None, params: SrTiO3Params | None = No
     result = reproduce_paper(params=params)
     text = format_paper_table(result)
     if json_path:
-        write_json(json_path, result)
+        atomic_write_json(json_path, result)
         text += f"\n\nwrote {json_path}"
     return text
 
@@ -71,7 +60,7 @@ def checkpoint_command(checkpoint: str, episodes: int = 5, seed: int = 0,
                    "device_params": cell.params.to_dict()})
     text = format_report(report)
     if json_path:
-        write_json(json_path, report)
+        atomic_write_json(json_path, report)
         text += f"\n\nwrote {json_path}"
     if plot_path:
         try:
@@ -94,7 +83,7 @@ def sweep_command(out_dir: str, steps: int = 20, params: SrTiO3Params | None = N
         paths = write_sweep_outputs(sweeps, out_dir)
     except OSError as exc:
         raise UserError(f"--out {out_dir}: cannot write ({exc.strerror or exc})") from None
-    write_json(Path(out_dir) / "sweep.json", sweeps)
+    atomic_write_json(Path(out_dir) / "sweep.json", sweeps)
     return sweep_markdown(sweeps) + "\nwrote " + ", ".join(str(p) for p in paths) + f", {out_dir}/sweep.json"
 
 
@@ -110,10 +99,10 @@ def measure_command(json_path: str | None = None, runs: int = 100,
         result = measure_gpu_energy(runs=runs, run_seconds=run_seconds)
     except GPUUnavailable as exc:
         if json_path:
-            write_json(json_path, {"measured": None, "skipped": str(exc)})
+            atomic_write_json(json_path, {"measured": None, "skipped": str(exc)})
         return f"mstpn: {exc}", 0
     if json_path:
-        write_json(json_path, result)
+        atomic_write_json(json_path, result)
     lines = [f"{result['gpu']}: idle {result['idle_power_w']:.1f} W; mJ per game "
              f"({result['steps_per_game']:.0f} steps, {result['synapses']:,} synapses), median of "
              f"{result['runs']} runs"]

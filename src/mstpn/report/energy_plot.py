@@ -6,7 +6,7 @@ import io
 import os
 from pathlib import Path
 
-from mstpn.devices.atomic import atomic_write_bytes, atomic_write_text
+from mstpn.atomic import atomic_write_bytes, atomic_write_text
 from mstpn.energy.memristive import SYNAPTIC_PARTS, SYSTEM_EXTRA_PARTS
 from mstpn.energy.sweep import sweep_csv, sweep_markdown
 

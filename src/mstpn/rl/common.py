@@ -13,7 +13,6 @@ import torch
 from torch import Tensor, nn
 
 from mstpn.devices.noise import NoiseSource
-from mstpn.rl.checkpoint import atomic_write_bytes
 
 
 def sample_actions(logits: Tensor, generator: torch.Generator) -> Tensor:
@@ -66,11 +65,6 @@ def machine_info() -> dict:
     return {"python": platform.python_version(), "torch": torch.__version__,
             "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
             "torch_threads": torch.get_num_threads()}
-
-
-def write_json(path: str | os.PathLike, data: dict) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
 class MetricsLog:

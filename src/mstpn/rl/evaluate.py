@@ -10,10 +10,11 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from mstpn.atomic import atomic_write_bytes, atomic_write_json
 from mstpn.devices.params import SrTiO3Params
 from mstpn.errors import UserError
 from mstpn.rl.agent import ActorCritic, AgentConfig, mask_state
-from mstpn.rl.checkpoint import atomic_write_bytes, load_checkpoint
+from mstpn.rl.checkpoint import load_checkpoint
 from mstpn.tasks.pong import PongConfig, make_pong
 
 DEVICE_BUFFERS = ("tau0", "g_min", "g_max", "a_st")
@@ -150,6 +151,4 @@ def play_for_energy(checkpoint: str | os.PathLike, episodes: int, seed: int,
 
 
 def write_eval_json(result: dict, path: str | os.PathLike) -> None:
-    from mstpn.rl.common import write_json
-
-    write_json(Path(path), result)
+    atomic_write_json(Path(path), result)

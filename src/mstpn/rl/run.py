@@ -20,10 +20,11 @@ import torch
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from mstpn.atomic import atomic_write_json
 from mstpn.errors import UserError
 from mstpn.rl.agent import ActorCritic, AgentConfig
 from mstpn.rl.checkpoint import check_compatible, load_checkpoint, save_checkpoint
-from mstpn.rl.common import MetricsLog, machine_info, rng_state, seed_everything, set_rng_state, write_json
+from mstpn.rl.common import MetricsLog, machine_info, rng_state, seed_everything, set_rng_state
 from mstpn.tasks.pong import EpisodeTracker, PongConfig, make_pong
 
 
@@ -118,7 +119,7 @@ class Run:
             raise UserError(f"{self.out}: already holds a run; pass --resume to continue it "
                             "or choose another --out")
         self.out.mkdir(parents=True, exist_ok=True)
-        write_json(self.out / "config.json", {"algo": algo, **config.to_dict()})
+        atomic_write_json(self.out / "config.json", {"algo": algo, **config.to_dict()})
         self.metrics = MetricsLog(self.out / "metrics.jsonl", self.start_update if resume else None)
         self.writer = SummaryWriter(str(self.out / "tb"),
                                     purge_step=self.start_update * config.steps_per_update)
@@ -203,5 +204,5 @@ class Run:
                    "episodes": len(self.scores),
                    "score_mean20": float(np.mean(self.scores[-20:])) if self.scores else None,
                    "wall_s": self.wall_s, "machine": machine_info()}
-        write_json(self.out / "summary.json", summary)
+        atomic_write_json(self.out / "summary.json", summary)
         return summary
