@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/mstpn device demo --out out/demo
+	$(BIN)/mstpn reproduce --out out/demo
 
 test: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks

@@ -15,6 +15,10 @@ from pathlib import Path
 from mstpn.errors import UserError
 
 
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically (creating its folder); returns the path."""
     path = Path(path)
@@ -25,6 +29,7 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         raise UserError(f"{path}: cannot write ({exc.strerror or exc})") from None
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual mode
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())

@@ -248,9 +248,9 @@ def _art_table(args: argparse.Namespace) -> int:
     text = art_table(load_results(args.paths))
     print(text)
     if args.out:
-        from pathlib import Path
+        from mstpn.atomic import atomic_write_text
 
-        Path(args.out).write_text(text + "\n")
+        atomic_write_text(args.out, text + "\n")
     return 0
 
 
@@ -412,9 +412,59 @@ def _energy(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------- reproduce
+REPRODUCE_EPILOG = """examples:
+  mstpn reproduce                                  the whole story in ~10 minutes: out/reproduce/report.html
+  mstpn reproduce --out out/ci --quick             seconds per part (what CI runs)
+  mstpn reproduce --full                           the README's ART seeds and epochs (hours), 10 Pong games
+  mstpn reproduce --only pong energy --checkpoint runs/pong_mstpn/checkpoint.pt
+
+Exit code 0 when every part passed, 1 when any failed (the report says which and why).
+"""
+
+
+def _add_reproduce(sub: argparse._SubParsersAction) -> None:
+    from mstpn.report.reproduce import DEFAULT_CHECKPOINT, DEFAULT_OUT, PART_KEYS
+
+    rep = sub.add_parser(
+        "reproduce", help="run the paper's story and write a report (markdown + self-contained HTML)",
+        description="Run, under one progress display: the device's six synaptic functions, a fit of a "
+                    "simulated characterisation trace, a short associative-retrieval comparison (STPN, "
+                    "m-STPN, LSTM, RNN), greedy Pong games of the trained agent with a GIF, and the "
+                    "energy per game (paper's assumptions and this agent). Writes DIR/report.md and "
+                    "DIR/report.html: every result beside the paper's number, the command that reruns "
+                    "it, and the machine. A part that fails is marked FAILED and the others still run.",
+        epilog=REPRODUCE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    rep.add_argument("--out", default=str(DEFAULT_OUT), metavar="DIR",
+                     help=f"report folder (default {DEFAULT_OUT})")
+    size = rep.add_mutually_exclusive_group()
+    size.add_argument("--full", action="store_const", dest="budget", const="full",
+                      help="the README's ART budget (seeds 0-2, up to 20/50 epochs on 100k sequences; "
+                           "finished results in results/art are reused) and 10 Pong games")
+    size.add_argument("--quick", action="store_const", dest="budget", const="quick",
+                      help="tiny budgets everywhere, seconds per part (CI)")
+    rep.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), metavar="CKPT",
+                     help=f"Pong agent to evaluate (default {DEFAULT_CHECKPOINT})")
+    rep.add_argument("--only", nargs="+", choices=PART_KEYS, metavar="PART",
+                     help=f"run only these parts: {', '.join(PART_KEYS)}")
+    rep.add_argument("--seed", type=int, default=0, help="seed of every part (default 0)")
+    rep.add_argument("--art-results", default="results/art", metavar="DIR",
+                     help="--full: finished `mstpn art` JSONs to reuse (default results/art)")
+    rep.add_argument("--no-progress", action="store_true", help="no progress display")
+    rep.set_defaults(handler=_reproduce, budget="default")
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from mstpn.report.reproduce import run_reproduce
+
+    code, _ = run_reproduce(args.out, args.budget, args.checkpoint, only=args.only, seed=args.seed,
+                            art_results=args.art_results, progress=not args.no_progress)
+    return code
+
+
 # ---------------------------------------------------------------------------------------- main
 REGISTRARS: list[Callable[[argparse._SubParsersAction], None]] = [_add_device, _add_art, _add_pong,
-                                                                   _add_energy]
+                                                                   _add_energy, _add_reproduce]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -81,8 +81,12 @@ def _gif_frame(obs: np.ndarray, state: tuple, score: tuple[float, float]):
 
 @torch.no_grad()
 def play(agent: ActorCritic, episodes: int, seed: int, frame_skip: int, *, gif_frames: list | None = None,
-         progress: bool = True) -> dict:
-    """Play ``episodes`` greedy games in parallel, each to its end; scores and lengths per game."""
+         gif_max_frames: int | None = None, progress: bool = True) -> dict:
+    """Play ``episodes`` greedy games in parallel, each to its end; scores and lengths per game.
+
+    With ``gif_frames``, the frames of game 0 are appended to it: all of them, or its first
+    ``gif_max_frames`` (the game itself is still played to its end).
+    """
     if episodes < 1:
         raise UserError(f"--episodes: must be >= 1, got {episodes}")
     env = make_pong(PongConfig(num_envs=episodes, frame_skip=frame_skip))
@@ -101,7 +105,8 @@ def play(agent: ActorCritic, episodes: int, seed: int, frame_skip: int, *, gif_f
         scores[active] += reward[active]
         steps[active] += 1
         done = np.logical_or(terminated, truncated)
-        if gif_frames is not None and not finished[0]:
+        if (gif_frames is not None and not finished[0]
+                and (gif_max_frames is None or len(gif_frames) < gif_max_frames)):
             gif_frames.append(_gif_frame(obs[0, 0].numpy(), state, (scores[0], 0)))
         newly = done & active
         finished |= done
@@ -125,11 +130,16 @@ def save_gif(frames: list, path: str | os.PathLike, fps: int = 15) -> None:
 
 
 def evaluate(checkpoint: str | os.PathLike, episodes: int = 10, seed: int = 0,
-             gif: str | os.PathLike | None = None, progress: bool = True) -> dict:
-    """Greedy games with a checkpoint's agent: the eval JSON (mean_score, scores, lengths)."""
+             gif: str | os.PathLike | None = None, progress: bool = True,
+             gif_max_frames: int | None = None) -> dict:
+    """Greedy games with a checkpoint's agent: the eval JSON (mean_score, scores, lengths).
+
+    ``gif_max_frames`` caps the GIF at the first frames of the first game (default: the whole game).
+    """
     agent, saved = load_agent(checkpoint)
     frames: list | None = [] if gif else None
-    result = play(agent, episodes, seed, _frame_skip(saved), gif_frames=frames, progress=progress)
+    result = play(agent, episodes, seed, _frame_skip(saved), gif_frames=frames,
+                  gif_max_frames=gif_max_frames, progress=progress)
     if gif:
         save_gif(frames, gif)
     result.update({"checkpoint": str(checkpoint), "core": agent.config.core, "seed": seed,
