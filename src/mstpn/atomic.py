@@ -14,7 +14,6 @@ from pathlib import Path
 
 from mstpn.errors import UserError
 
-
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
 
