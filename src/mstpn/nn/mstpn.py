@@ -32,7 +32,7 @@ from mstpn.devices.params import SrTiO3Params, srtio3_weilenmann2024
 from mstpn.devices.physics import DeviceTensors
 from mstpn.errors import UserError
 from mstpn.nn.mstpn_kernels import MSTPNStep, WriteConsts, device_write, read_noise_std
-from mstpn.nn.stpn_step import NORM_EPS, STPNState, fused_step
+from mstpn.nn.stpn_step import NORM_EPS, STPNState, fused_step, zero_state
 
 
 @dataclass(frozen=True)
@@ -213,11 +213,8 @@ class MSTPNCell(nn.Module):
 
     def initial_state(self, batch_size: int, *, device: torch.device | None = None,
                       dtype: torch.dtype | None = None) -> STPNState:
-        device = device or self.weight.device
-        dtype = dtype or self.weight.dtype
-        n = self.input_size + self.hidden_size
-        return STPNState(torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype),
-                         torch.zeros(batch_size, self.hidden_size, n, device=device, dtype=dtype))
+        """All-zero state (h, F) for ``batch_size`` sequences."""
+        return zero_state(self.weight, batch_size, device=device, dtype=dtype)
 
     # ------------------------------------------------------------------ the step
     def write_consts(self, record: bool = False) -> WriteConsts:

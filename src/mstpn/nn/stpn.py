@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from mstpn.nn.stpn_step import NORM_EPS, STPNState, fused_step, reference_step
+from mstpn.nn.stpn_step import NORM_EPS, STPNState, fused_step, reference_step, zero_state
 
 
 class STPNCell(nn.Module):
@@ -50,12 +50,8 @@ class STPNCell(nn.Module):
 
     def initial_state(self, batch_size: int, *, device: torch.device | None = None,
                       dtype: torch.dtype | None = None) -> STPNState:
-        """All-zero state for ``batch_size`` sequences."""
-        device = device or self.weight.device
-        dtype = dtype or self.weight.dtype
-        n = self.input_size + self.hidden_size
-        return STPNState(torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype),
-                         torch.zeros(batch_size, self.hidden_size, n, device=device, dtype=dtype))
+        """All-zero state (h, F) for ``batch_size`` sequences."""
+        return zero_state(self.weight, batch_size, device=device, dtype=dtype)
 
     def forward(self, x: Tensor, state: STPNState | None = None) -> tuple[Tensor, STPNState]:
         """One step: x (B, I) -> h (B, H) and the new state."""

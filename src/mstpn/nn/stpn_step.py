@@ -43,6 +43,14 @@ class STPNState(NamedTuple):
     f: Tensor
 
 
+def zero_state(weight: Tensor, batch_size: int, *, device: torch.device | None = None,
+               dtype: torch.dtype | None = None) -> STPNState:
+    """All-zero (h, F) for ``batch_size`` sequences of a layer with weights ``weight`` (H x N)."""
+    hidden, n = weight.shape
+    kwargs = {"device": device or weight.device, "dtype": dtype or weight.dtype}
+    return STPNState(torch.zeros(batch_size, hidden, **kwargs), torch.zeros(batch_size, hidden, n, **kwargs))
+
+
 def reference_step(x: Tensor, state: STPNState, weight: Tensor, bias: Tensor, decay: Tensor,
                    plasticity: Tensor) -> tuple[Tensor, STPNState]:
     """One STPN step exactly as PAPER.md writes it; autograd provides the backward."""
