@@ -293,6 +293,8 @@ def _add_pong(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--episodes", type=int, default=10, help="games to play (default 10)")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--gif", help="write a GIF of the first game beside the synaptic state")
+    ev.add_argument("--gif-max-frames", type=int, default=None,
+                    help="keep only the first N steps of the game in the GIF (default: all)")
     ev.add_argument("--json", required=True, help="where to write the results")
     ev.set_defaults(handler=_pong_eval)
 
@@ -345,7 +347,8 @@ def _pong_curve(args: argparse.Namespace) -> int:
 def _pong_eval(args: argparse.Namespace) -> int:
     from mstpn.rl.evaluate import evaluate, write_eval_json
 
-    result = evaluate(args.checkpoint, args.episodes, args.seed, args.gif)
+    result = evaluate(args.checkpoint, args.episodes, args.seed, args.gif,
+                      gif_max_frames=args.gif_max_frames)
     write_eval_json(result, args.json)
     print(f"mean score {result['mean_score']:+.2f} over {args.episodes} games: {result['scores']}")
     return 0

@@ -121,7 +121,7 @@ def test_eval_json_schema_and_gif(tmp_path):
     out = tmp_path / "eval.json"
     gif = tmp_path / "game.gif"
     code = main(["pong", "eval", str(tmp_path / "run" / "checkpoint.pt"), "--episodes", "1",
-                 "--json", str(out), "--gif", str(gif)])
+                 "--json", str(out), "--gif", str(gif), "--gif-max-frames", "20"])
     assert code == 0
     result = json.loads(out.read_text())
     assert set(result) >= {"mean_score", "scores", "episode_frames", "episode_steps"}
