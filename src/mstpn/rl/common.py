@@ -64,7 +64,7 @@ def seed_everything(seed: int) -> torch.Generator:
 def machine_info() -> dict:
     return {"python": platform.python_version(), "torch": torch.__version__,
             "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-            "torch_threads": torch.get_num_threads()}
+            "torch_threads": torch.get_num_threads(), "load_average_1min": round(os.getloadavg()[0], 2)}
 
 
 class MetricsLog:
