@@ -103,7 +103,7 @@ class MSTPNConfig:
     def ideal(cls, **overrides) -> MSTPNConfig:
         """Every non-ideality off and the STPN's row normalisation: computes what STPNCell computes."""
         off = {f.name: False for f in fields(cls) if f.type in ("bool", bool)}
-        off.update(row_norm=True, write_threshold=0.0, v_b_min=-20.0, v_b_max=20.0)
+        off.update(row_norm=True, write_threshold=0.0, v_b_min=-20.0, v_b_max=20.0, max_pulses=10**12)
         off.update(overrides)
         return cls(**off)
 

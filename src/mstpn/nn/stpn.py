@@ -70,7 +70,7 @@ class STPNCell(nn.Module):
         z = torch.cat([x, state.h], dim=-1)
         g = self.weight + state.f
         n = torch.linalg.vector_norm(g, dim=-1) + NORM_EPS
-        proxy = (torch.bmm(g.abs_(), (z * z).unsqueeze(-1)).squeeze(-1) / n).sum()
+        proxy = (torch.bmm((z * z).unsqueeze(-2), g.abs_().mT).squeeze(-2) / n).sum()
         return {"proxy": float(proxy), "batch": x.shape[0]}
 
     def enable_energy_probe(self, enabled: bool = True) -> None:

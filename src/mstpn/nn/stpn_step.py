@@ -68,8 +68,12 @@ def _outer(a: Tensor, b: Tensor) -> Tensor:
 
 
 def _matvec(g: Tensor, z: Tensor) -> Tensor:
-    """Batched G z: (B, H, N), (B, N) -> (B, H)."""
-    return torch.bmm(g, z.unsqueeze(-1)).squeeze(-1)
+    """Batched G z: (B, H, N), (B, N) -> (B, H).
+
+    Computed as z^T G^T: torch's CPU bmm is ~7x slower for (B, H, N) @ (B, N, 1) than for the same
+    product with a row vector on the left (one gemm per batch on a transposed view, no copy).
+    """
+    return torch.bmm(z.unsqueeze(-2), g.mT).squeeze(-2)
 
 
 def _vecmat(a: Tensor, g: Tensor) -> Tensor:
@@ -124,7 +128,7 @@ class FusedSTPNStep(torch.autograd.Function):
             grad_decay = (r * f).sum(0)
             grad_f = r.mul_(decay) if row_norm else r * decay
             if row_norm:
-                grad_n -= torch.einsum("bhn,bhn->bh", grad_f, f) / n
+                grad_n -= torch.linalg.vecdot(grad_f, f) / n  # row-wise dot; einsum takes a slow bmm
         grad_a = grad_h * (1.0 - h * h)
         grad_bias = grad_a.sum(0)
         g = f + weight
