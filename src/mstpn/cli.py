@@ -16,6 +16,10 @@ EPILOG = """examples:
   mstpn device demo --out out/device          the six synaptic functions of one device, as a figure
   mstpn device simulate --protocol characterise --out trace.csv
   mstpn device fit trace.csv --out params.json --plot fit.png
+  mstpn art --model mstpn --epochs 20 --json art.json     m-STPN on associative retrieval
+  mstpn pong train --core mstpn --out runs/mstpn          train a Pong agent (resume with --resume)
+  mstpn energy --paper                                    the paper's energy table, ours beside it
+  mstpn reproduce --out out/demo                          the whole story as one report
 """
 
 
