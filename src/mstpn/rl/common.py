@@ -82,6 +82,3 @@ class MetricsLog:
     def append(self, row: dict) -> None:
         with self.path.open("a") as handle:
             handle.write(json.dumps(row) + "\n")
-
-    def rows(self) -> list[dict]:
-        return [json.loads(line) for line in self.path.read_text().splitlines() if line.strip()]
