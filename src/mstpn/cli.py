@@ -262,6 +262,7 @@ def _art_table(args: argparse.Namespace) -> int:
 PONG_EPILOG = """examples:
   mstpn pong train --core mstpn --algo a2c --frames 10000000 --out runs/mstpn
   mstpn pong train --out runs/mstpn --resume          continue a stopped run where it checkpointed
+  mstpn pong train --out runs/mstpn --resume --frames 20000000   ... and raise its budget
   mstpn pong eval checkpoints/pong_mstpn.pt --episodes 10 --gif game.gif --json eval.json
   tensorboard --logdir runs                           watch the learning curves
 """
@@ -277,7 +278,9 @@ def _add_pong(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--core", choices=("mstpn", "stpn", "lstm"), default="mstpn",
                        help="recurrent core (default mstpn: SrTiO3 synapses, non-idealities on)")
     train.add_argument("--algo", choices=("a2c", "ppo"), default="a2c", help="training algorithm")
-    train.add_argument("--frames", type=int, default=10_000_000, help="budget in emulator frames")
+    train.add_argument("--frames", type=int, default=None,
+                       help="budget in emulator frames (default 10,000,000); with --resume, a larger "
+                            "budget extends the run")
     train.add_argument("--out", required=True, help="run folder (config, checkpoint, metrics, tb/)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     train.add_argument("--seed", type=int, default=0)
@@ -317,7 +320,8 @@ def _pong_train(args: argparse.Namespace) -> int:
     device = load_params(args.device_params).to_dict() if args.device_params else {}
     agent = AgentConfig(core=args.core, device_params=device)
     module = importlib.import_module(f"mstpn.rl.{args.algo}")
-    overrides = {"frames": args.frames, "seed": args.seed, "num_envs": args.num_envs,
+    frames = args.frames if args.frames is not None else 10_000_000
+    overrides = {"frames": frames, "seed": args.seed, "num_envs": args.num_envs,
                  "frame_skip": args.frame_skip, "env_threads": args.env_threads,
                  "torch_threads": args.torch_threads, "agent": agent}
     if args.lr is not None:
@@ -326,12 +330,15 @@ def _pong_train(args: argparse.Namespace) -> int:
         overrides["checkpoint_every"] = args.checkpoint_every
     config_cls = module.A2CConfig if args.algo == "a2c" else module.PPOConfig
     if args.resume:
+        import dataclasses
         from pathlib import Path
 
         from mstpn.rl.checkpoint import load_checkpoint
 
         saved = load_checkpoint(Path(args.out) / "checkpoint.pt")
         config = config_cls.from_dict(saved["config"])
+        if args.frames is not None:
+            config = dataclasses.replace(config, frames=args.frames)
     else:
         config = config_cls(**overrides)
     summary = module.train(config, args.out, resume=args.resume, progress=not args.no_progress)

@@ -108,6 +108,21 @@ def test_resume_with_a_different_configuration_is_refused(tmp_path):
         a2c.train(tiny_a2c(updates=1, num_envs=4), tmp_path / "run", resume=True, progress=False)
 
 
+def test_resume_with_a_larger_budget_extends_the_run_and_replans_the_lr(tmp_path, capsys):
+    run, per_update = tmp_path / "run", 2 * 8 * 4
+    a2c.train(tiny_a2c(updates=2), run, progress=False)
+    assert main(["pong", "train", "--out", str(run), "--resume", "--frames", str(per_update),
+                 "--no-progress"]) == 2
+    assert "frames: a new budget must exceed the 128 frames" in capsys.readouterr().err
+    assert main(["pong", "train", "--out", str(run), "--resume", "--frames", str(4 * per_update),
+                 "--no-progress"]) == 0
+    rows = metric_rows(run)
+    assert [r["update"] for r in rows] == [1, 2, 3, 4]
+    lr0 = a2c.A2CConfig().lr
+    assert [r["lr"] for r in rows] == pytest.approx([lr0, lr0 / 2, lr0 / 2, lr0 / 4])
+    assert json.loads((run / "config.json").read_text())["frames"] == 4 * per_update
+
+
 def test_existing_run_is_not_overwritten_and_resume_needs_a_checkpoint(tmp_path, capsys):
     a2c.train(tiny_a2c(updates=1), tmp_path / "run", progress=False)
     assert main(["pong", "train", "--frames", "64", "--num-envs", "2", "--out", str(tmp_path / "run"),

@@ -47,7 +47,8 @@ class TrainerConfig:
     gae_lambda: float = 1.0
     """GAE lambda (1.0 = n-step returns)."""
     lr: float = 7e-4
-    """Adam learning rate at the start; decays linearly to 0 over the budget."""
+    """Adam learning rate at the start; decays linearly to 0 over the budget (a budget raised on
+    resume re-plans the rest of the decay as if the run had started with it)."""
     adam_eps: float = 1e-5
     """Adam epsilon."""
     value_coef: float = 0.5
@@ -137,8 +138,16 @@ class Run:
         saved = load_checkpoint(self.ckpt_path)
         if saved.get("kind") != self.algo:
             raise UserError(f"{self.ckpt_path}: a {saved.get('kind')} checkpoint, not {self.algo}")
-        check_compatible(saved["config"], json.loads(json.dumps(self.config.to_dict())),
+        current = json.loads(json.dumps(self.config.to_dict()))
+        check_compatible({**saved["config"], "frames": None}, {**current, "frames": None},
                          "the run configuration", self.ckpt_path)
+        if current["frames"] != saved["config"].get("frames"):
+            # Only the budget may change: a larger one re-plans the learning-rate decay from here on
+            # exactly as if the run had been started with it.
+            if self.config.total_updates <= saved["update"]:
+                raise UserError(f"frames: a new budget must exceed the {saved['frames']:,} frames "
+                                f"already trained, got {self.config.frames:,}")
+            print(f"budget: {saved['config'].get('frames'):,} -> {self.config.frames:,} frames")
         self.agent.load_state_dict(saved["model"])
         self.optimizer.load_state_dict(saved["optimizer"])
         set_rng_state(saved["rng"], self.agent, self.generator)
