@@ -286,6 +286,8 @@ def _add_pong(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--num-envs", type=int, default=16, help="parallel games (default 16)")
     train.add_argument("--frame-skip", type=int, default=4, help="frames per step; 1 = the reference")
+    train.add_argument("--rollout", type=int, default=None,
+                       help="agent steps per update and truncated-BPTT window (default: the algorithm's)")
     train.add_argument("--lr", type=float, default=None, help="learning rate (default: the algorithm's)")
     train.add_argument("--env-threads", type=int, default=0, help="emulator threads (1 = reproducible)")
     train.add_argument("--torch-threads", type=int, default=1, help="torch threads (default 1)")
@@ -324,10 +326,9 @@ def _pong_train(args: argparse.Namespace) -> int:
     overrides = {"frames": frames, "seed": args.seed, "num_envs": args.num_envs,
                  "frame_skip": args.frame_skip, "env_threads": args.env_threads,
                  "torch_threads": args.torch_threads, "agent": agent}
-    if args.lr is not None:
-        overrides["lr"] = args.lr
-    if args.checkpoint_every is not None:
-        overrides["checkpoint_every"] = args.checkpoint_every
+    for name in ("lr", "rollout", "checkpoint_every"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
     config_cls = module.A2CConfig if args.algo == "a2c" else module.PPOConfig
     if args.resume:
         import dataclasses

@@ -123,6 +123,15 @@ def test_resume_with_a_larger_budget_extends_the_run_and_replans_the_lr(tmp_path
     assert json.loads((run / "config.json").read_text())["frames"] == 4 * per_update
 
 
+def test_cli_flags_reach_the_run_configuration(tmp_path):
+    run = tmp_path / "run"
+    assert main(["pong", "train", "--core", "lstm", "--frames", "64", "--num-envs", "2", "--rollout", "4",
+                 "--lr", "0.001", "--env-threads", "1", "--out", str(run), "--no-progress"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert (config["rollout"], config["lr"], config["agent"]["core"]) == (4, 0.001, "lstm")
+    assert load_checkpoint(run / "checkpoint.pt")["update"] == 64 // (2 * 4 * 4)
+
+
 def test_existing_run_is_not_overwritten_and_resume_needs_a_checkpoint(tmp_path, capsys):
     a2c.train(tiny_a2c(updates=1), tmp_path / "run", progress=False)
     assert main(["pong", "train", "--frames", "64", "--num-envs", "2", "--out", str(tmp_path / "run"),
