@@ -7,11 +7,12 @@ import json
 
 import numpy as np
 import pytest
-from synth_traces import increment_errors, pulse_read_trace, visited
+from synth_traces import pulse_read_trace
 
 from mstpn.cli import main
 from mstpn.devices import PARAM_NAMES, SrTiO3Params, load_params
 from mstpn.devices.fit import FitError, fit_traces
+from mstpn.devices.fit_check import increment_errors, visited_range
 from mstpn.devices.protocols import characterise_amplitudes, simulate_protocol, simulated_device_params
 from mstpn.devices.trace import Trace, write_trace_csv
 
@@ -31,8 +32,8 @@ def check_round_trip(true: SrTiO3Params, result, amplitudes, widths) -> tuple[fl
     """Relative errors of tau0, v_tau and the worst unseen-pulse increments; asserts the tolerances."""
     err_tau0 = abs(result.params.tau0 / true.tau0 - 1)
     err_vtau = abs(result.params.v_tau / true.v_tau - 1)
-    err_st, err_lt = increment_errors(true, result.params, visited(result, 1.0), visited(result, -1.0),
-                                      amplitudes=amplitudes, widths=widths)
+    err_st, err_lt = increment_errors(true, result.params, visited_range(result, 1.0),
+                                      visited_range(result, -1.0), amplitudes=amplitudes, widths=widths)
     assert err_tau0 < 0.10 and err_vtau < 0.10, (err_tau0, err_vtau)
     assert err_st < 0.15 and err_lt < 0.15, (err_st, err_lt)
     return err_tau0, err_vtau, err_st, err_lt
