@@ -318,9 +318,12 @@ def _pong_train(args: argparse.Namespace) -> int:
 
     from mstpn.devices.params import load_params
     from mstpn.rl.agent import AgentConfig
+    from mstpn.tasks.pong import ATARI_HZ
 
     device = load_params(args.device_params).to_dict() if args.device_params else {}
-    agent = AgentConfig(core=args.core, device_params=device)
+    # The synapses decay in real time: one agent step lasts frame_skip frames of the 60 Hz game.
+    mstpn = {"dt_step": args.frame_skip / ATARI_HZ} if args.core == "mstpn" and args.frame_skip != 4 else {}
+    agent = AgentConfig(core=args.core, device_params=device, mstpn=mstpn)
     module = importlib.import_module(f"mstpn.rl.{args.algo}")
     frames = args.frames if args.frames is not None else 10_000_000
     overrides = {"frames": frames, "seed": args.seed, "num_envs": args.num_envs,

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from mstpn.cli import main
+from mstpn.errors import UserError
 from mstpn.nn.stpn_step import STPNState
 from mstpn.rl import a2c, ppo
 from mstpn.rl.agent import ActorCritic, AgentConfig, mask_state
@@ -153,3 +154,13 @@ def test_eval_json_schema_and_gif(tmp_path):
     assert result["episode_frames"] == [4 * s for s in result["episode_steps"]]
     assert gif.read_bytes()[:6] == b"GIF89a"
     assert evaluate(tmp_path / "run" / "checkpoint.pt", 1, progress=False)["scores"] == result["scores"]
+
+
+def test_mstpn_step_time_follows_the_frame_skip(tmp_path):
+    with pytest.raises(UserError, match=r"agent\.mstpn\.dt_step"):
+        tiny_a2c(frame_skip=1)  # the default dt_step is 4 frames at 60 Hz
+    run = tmp_path / "run"
+    assert main(["pong", "train", "--frames", "16", "--num-envs", "2", "--rollout", "8", "--frame-skip", "1",
+                 "--env-threads", "1", "--out", str(run), "--no-progress"]) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["agent"]["mstpn"]["dt_step"] == pytest.approx(1 / 60)

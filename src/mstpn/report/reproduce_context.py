@@ -56,9 +56,9 @@ BUDGETS = {
     "default": Budget("default", art_train=40_000, art_val=2_000, art_test=5_000, art_epochs=_same(8),
                       art_seeds=(0,), art_reuse=False, pong_episodes=3, gif_frames=120),
     # the README's ART table (results/art/run_all.sh): seeds 0-2, the paper's 100k/10k/20k sets,
-    # STPN and m-STPN at most 20 epochs (patience 5), LSTM and RNN at most 50 (patience 8)
+    # STPN and m-STPN at most 20 epochs (patience 5), LSTM and RNN at most 50 (patience 10)
     "full": Budget("full", art_train=100_000, art_val=10_000, art_test=20_000,
-                   art_epochs={"stpn": (20, 5), "mstpn": (20, 5), "lstm": (50, 8), "rnn": (50, 8)},
+                   art_epochs={"stpn": (20, 5), "mstpn": (20, 5), "lstm": (50, 10), "rnn": (50, 10)},
                    art_seeds=(0, 1, 2), art_reuse=True, pong_episodes=10, gif_frames=120),
 }
 

@@ -22,10 +22,11 @@ from tqdm import tqdm
 
 from mstpn.atomic import atomic_write_json
 from mstpn.errors import UserError
+from mstpn.nn.mstpn import MSTPNConfig
 from mstpn.rl.agent import ActorCritic, AgentConfig
 from mstpn.rl.checkpoint import check_compatible, load_checkpoint, save_checkpoint
 from mstpn.rl.common import MetricsLog, machine_info, rng_state, seed_everything, set_rng_state
-from mstpn.tasks.pong import EpisodeTracker, PongConfig, make_pong
+from mstpn.tasks.pong import ATARI_HZ, EpisodeTracker, PongConfig, make_pong
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,12 @@ class TrainerConfig:
                     raise UserError(f"{f.name}: must be {'>= 0' if allowed_zero else '> 0'}, got {value}")
         if self.gamma > 1 or self.gae_lambda > 1:
             raise UserError("gamma and gae_lambda: must be <= 1")
+        if self.agent.core == "mstpn":
+            dt_step = self.agent.mstpn.get("dt_step", MSTPNConfig.dt_step)
+            if abs(dt_step - self.frame_skip / ATARI_HZ) > 1e-9:
+                raise UserError(f"agent.mstpn.dt_step: must be frame_skip / {ATARI_HZ:g} Hz = "
+                                f"{self.frame_skip / ATARI_HZ:.6g} s (the synapses' real time per step), "
+                                f"got {dt_step:.6g}")
 
     @property
     def steps_per_update(self) -> int:

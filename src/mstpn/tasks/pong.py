@@ -20,6 +20,8 @@ import numpy as np
 from mstpn.errors import UserError
 
 PONG_ACTIONS = 6
+ATARI_HZ = 60.0
+"""Emulator frames per second of game time (the Atari 2600's NTSC frame rate)."""
 
 
 @dataclass(frozen=True)
