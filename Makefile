@@ -1,5 +1,7 @@
 # `make demo` and `make test` each create .venv when it is missing, install the project, and run.
 PYTHON ?= python3
+# Where pip's default index serves torch's CUDA build, e.g. TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
@@ -9,8 +11,8 @@ STAMP  := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	# torch first, pinned: pip takes the CPU build (a plain `torch` would pull a multi-GB CUDA build)
-	$(BIN)/python -m pip install -q torch==2.13.0
+	# torch first, pinned (a plain `torch` could pull a multi-GB CUDA build; see TORCH_INDEX above)
+	$(BIN)/python -m pip install -q torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	@touch $(STAMP)
 

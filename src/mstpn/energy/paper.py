@@ -235,6 +235,8 @@ FORMULAS = [
 
 
 def _fmt(mj: float) -> str:
+    if abs(mj) < 1:
+        return f"{mj:.3f}"  # the writes: enough digits that the difference column can be checked
     return f"{mj:,.2f}" if abs(mj) < 100 else f"{mj:,.1f}"
 
 
