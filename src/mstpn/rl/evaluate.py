@@ -111,6 +111,8 @@ def play(agent: ActorCritic, episodes: int, seed: int, frame_skip: int, *, gif_f
         newly = done & active
         finished |= done
         bar.update(int(newly.sum()))
+        if progress and steps.max() % 100 == 0:  # games end together, so show them while they run
+            bar.set_postfix_str(f"step {int(steps.max())}, mean score so far {scores.mean():+.1f}")
         state = mask_state(state, torch.as_tensor(~done, dtype=torch.float32))
         obs = torch.from_numpy(next_obs)
     bar.close()
