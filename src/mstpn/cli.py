@@ -263,6 +263,7 @@ PONG_EPILOG = """examples:
   mstpn pong train --core mstpn --algo a2c --frames 10000000 --out runs/mstpn
   mstpn pong train --out runs/mstpn --resume          continue a stopped run where it checkpointed
   mstpn pong train --out runs/mstpn --resume --frames 20000000   ... and raise its budget
+  mstpn pong export runs/mstpn --out checkpoints/pong_mstpn.pt   the agent alone, and its learning curve
   mstpn pong eval checkpoints/pong_mstpn.pt --episodes 10 --gif game.gif --json eval.json
   tensorboard --logdir runs                           watch the learning curves
 """
@@ -306,6 +307,14 @@ def _add_pong(sub: argparse._SubParsersAction) -> None:
                     help="keep only the first N steps of the game in the GIF (default: all)")
     ev.add_argument("--json", required=True, help="where to write the results")
     ev.set_defaults(handler=_pong_eval)
+
+    export = psub.add_parser("export", help="write a run's trained agent (and its learning curve) to a file",
+                             epilog=PONG_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    export.add_argument("run", help="run folder (holds checkpoint.pt and metrics.jsonl)")
+    export.add_argument("--out", required=True,
+                        help="agent file to write, e.g. checkpoints/pong_mstpn.pt; its learning curve goes "
+                             "beside it as <name>_curve.png")
+    export.set_defaults(handler=_pong_export)
 
     curve = psub.add_parser("curve", help="plot learning curves of runs (score vs frames and hours)")
     curve.add_argument("runs", nargs="+", help="run folders, each as LABEL=FOLDER or FOLDER")
@@ -356,6 +365,24 @@ def _pong_curve(args: argparse.Namespace) -> int:
     runs = dict(item.split("=", 1) if "=" in item else (item, item) for item in args.runs)
     plot_learning_curves(runs, args.out)
     print(f"wrote {args.out}")
+    return 0
+
+
+def _pong_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mstpn.report.curves import plot_learning_curves
+    from mstpn.report.reproduce_pong import curve_path
+    from mstpn.rl.export import export_agent
+
+    out = Path(args.out)
+    info = export_agent(args.run, out)
+    curve = curve_path(out)
+    label = {"mstpn": "m-STPN", "stpn": "STPN", "lstm": "LSTM"}[info["agent_config"]["core"]]
+    plot_learning_curves({label: args.run}, curve)
+    score = info["provenance"]["score_mean20"]
+    recent = "no finished games" if score is None else f"training score {score:+.2f}"
+    print(f"wrote {out} ({info['frames']:,} frames, {recent}) and {curve}")
     return 0
 
 

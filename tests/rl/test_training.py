@@ -133,6 +133,20 @@ def test_cli_flags_reach_the_run_configuration(tmp_path):
     assert load_checkpoint(run / "checkpoint.pt")["update"] == 64 // (2 * 4 * 4)
 
 
+def test_export_writes_a_smaller_agent_file_that_eval_plays_and_its_curve(tmp_path, capsys):
+    a2c.train(tiny_a2c(core="lstm", updates=2), tmp_path / "run", progress=False)
+    agent = tmp_path / "agents" / "pong_lstm.pt"
+    assert main(["pong", "export", str(tmp_path / "run"), "--out", str(agent)]) == 0
+    assert (tmp_path / "agents" / "pong_lstm_curve.png").stat().st_size > 1000
+    saved = load_checkpoint(agent)
+    assert "optimizer" not in saved and saved["frames"] == 2 * 2 * 8 * 4
+    assert saved["provenance"]["resume"].endswith("--resume")
+    assert agent.stat().st_size < (tmp_path / "run" / "checkpoint.pt").stat().st_size
+    assert main(["pong", "eval", str(agent), "--episodes", "1", "--json", str(tmp_path / "e.json")]) == 0
+    assert main(["pong", "export", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.pt")]) == 2
+    assert "no such checkpoint" in capsys.readouterr().err
+
+
 def test_existing_run_is_not_overwritten_and_resume_needs_a_checkpoint(tmp_path, capsys):
     a2c.train(tiny_a2c(updates=1), tmp_path / "run", progress=False)
     assert main(["pong", "train", "--frames", "64", "--num-envs", "2", "--out", str(tmp_path / "run"),
