@@ -34,7 +34,8 @@ def plot_learning_curves(runs: dict[str, str | os.PathLike], out: str | os.PathL
     for label, run in runs.items():
         rows = [r for r in read_metrics(run) if r.get("score_mean20") == r.get("score_mean20")]
         rows = [r for r in rows if r.get("score_mean20") is not None]
-        if not rows:
+        if not rows:  # still in the legend, so a missing curve is explained, not silently absent
+            ax_f.plot([], [], label=f"{label} (no finished games yet)")
             continue
         frames = np.array([r["frames"] for r in rows]) / 1e6
         hours = np.array([r["wall_s"] for r in rows]) / 3600
