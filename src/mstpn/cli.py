@@ -334,14 +334,14 @@ def _pong_train(args: argparse.Namespace) -> int:
     mstpn = {"dt_step": args.frame_skip / ATARI_HZ} if args.core == "mstpn" and args.frame_skip != 4 else {}
     agent = AgentConfig(core=args.core, device_params=device, mstpn=mstpn)
     module = importlib.import_module(f"mstpn.rl.{args.algo}")
-    frames = args.frames if args.frames is not None else 10_000_000
+    config_cls = module.A2CConfig if args.algo == "a2c" else module.PPOConfig
+    frames = args.frames if args.frames is not None else config_cls.frames
     overrides = {"frames": frames, "seed": args.seed, "num_envs": args.num_envs,
                  "frame_skip": args.frame_skip, "env_threads": args.env_threads,
                  "torch_threads": args.torch_threads, "agent": agent}
     for name in ("lr", "rollout", "checkpoint_every"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
-    config_cls = module.A2CConfig if args.algo == "a2c" else module.PPOConfig
     if args.resume:
         import dataclasses
         from pathlib import Path
@@ -374,11 +374,12 @@ def _pong_export(args: argparse.Namespace) -> int:
     from mstpn.report.curves import plot_learning_curves
     from mstpn.report.reproduce_pong import curve_path
     from mstpn.rl.export import export_agent
+    from mstpn.tasks.art_report import MODEL_NAMES
 
     out = Path(args.out)
     info = export_agent(args.run, out)
     curve = curve_path(out)
-    label = {"mstpn": "m-STPN", "stpn": "STPN", "lstm": "LSTM"}[info["agent_config"]["core"]]
+    label = MODEL_NAMES[info["agent_config"]["core"]]
     plot_learning_curves({label: args.run}, curve)
     score = info["provenance"]["score_mean20"]
     recent = "no finished games" if score is None else f"training score {score:+.2f}"
