@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from cell_runs import run_cell
 
 from mstpn.devices import srtio3_weilenmann2024
 from mstpn.nn import MSTPNCell, MSTPNConfig, STPNCell
@@ -14,12 +15,6 @@ N_IN, H, B, T = 6, 4, 3, 5
 PARAMS = ("weight", "bias", "bias_logit", "plasticity")
 
 
-def run_cell(cell, x_seq, state=None):
-    hs = []
-    for x in x_seq:
-        h, state = cell(x, state)
-        hs.append(h)
-    return torch.stack(hs), state
 
 
 def inputs(seed=0, dtype=torch.float64):

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from cell_runs import run_cell
 
 from mstpn.nn import STPNCell, STPNState
 from mstpn.nn.stpn_step import FusedSTPNStep, fused_step, reference_step
@@ -32,12 +33,6 @@ def transcription(x_seq, weight, bias, decay, plasticity):
     return out
 
 
-def run_cell(cell, x_seq, state=None):
-    hs = []
-    for x in x_seq:
-        h, state = cell(x, state)
-        hs.append(h)
-    return torch.stack(hs), state
 
 
 @pytest.mark.parametrize("fused", [True, False])
