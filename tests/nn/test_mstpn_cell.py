@@ -15,8 +15,6 @@ N_IN, H, B, T = 6, 4, 3, 5
 PARAMS = ("weight", "bias", "bias_logit", "plasticity")
 
 
-
-
 def inputs(seed=0, dtype=torch.float64):
     return torch.rand(T, B, N_IN, generator=torch.Generator().manual_seed(seed), dtype=dtype)
 

@@ -33,8 +33,6 @@ def transcription(x_seq, weight, bias, decay, plasticity):
     return out
 
 
-
-
 @pytest.mark.parametrize("fused", [True, False])
 def test_cell_matches_transcription_float64(fused):
     torch.manual_seed(0)

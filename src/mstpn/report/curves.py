@@ -22,6 +22,11 @@ def read_metrics(run: str | os.PathLike) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def _has_score(row: dict) -> bool:
+    score = row.get("score_mean20")
+    return score is not None and score == score  # NaN (no finished game yet) != NaN
+
+
 def plot_learning_curves(runs: dict[str, str | os.PathLike], out: str | os.PathLike,
                          title: str = "Pong learning curves") -> None:
     """One PNG, two panels: mean score of the last 20 training games vs frames and vs hours."""
@@ -32,8 +37,7 @@ def plot_learning_curves(runs: dict[str, str | os.PathLike], out: str | os.PathL
 
     fig, (ax_f, ax_t) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for label, run in runs.items():
-        rows = [r for r in read_metrics(run) if r.get("score_mean20") == r.get("score_mean20")]
-        rows = [r for r in rows if r.get("score_mean20") is not None]
+        rows = [r for r in read_metrics(run) if _has_score(r)]
         if not rows:  # still in the legend, so a missing curve is explained, not silently absent
             ax_f.plot([], [], label=f"{label} (no finished games yet)")
             continue
