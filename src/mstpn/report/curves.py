@@ -36,16 +36,17 @@ def plot_learning_curves(runs: dict[str, str | os.PathLike], out: str | os.PathL
     import matplotlib.pyplot as plt
 
     fig, (ax_f, ax_t) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
-    for label, run in runs.items():
+    for index, (label, run) in enumerate(runs.items()):
+        color = f"C{index}"  # one colour per run in both panels, even when a run has no curve
         rows = [r for r in read_metrics(run) if _has_score(r)]
         if not rows:  # still in the legend, so a missing curve is explained, not silently absent
-            ax_f.plot([], [], label=f"{label} (no finished games yet)")
+            ax_f.plot([], [], color=color, label=f"{label} (no finished games yet)")
             continue
         frames = np.array([r["frames"] for r in rows]) / 1e6
         hours = np.array([r["wall_s"] for r in rows]) / 3600
         score = np.array([r["score_mean20"] for r in rows])
-        ax_f.plot(frames, score, label=label)
-        ax_t.plot(hours, score, label=label)
+        ax_f.plot(frames, score, color=color, label=label)
+        ax_t.plot(hours, score, color=color)
     for ax, xlabel in ((ax_f, "emulator frames (millions)"), (ax_t, "wall-clock (hours, this 2-core CPU)")):
         ax.axhline(18, color="grey", lw=0.8, ls="--")
         ax.set_xlabel(xlabel)
