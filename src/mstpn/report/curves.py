@@ -54,7 +54,8 @@ def plot_learning_curves(runs: dict[str, str | os.PathLike], out: str | os.PathL
     ax_f.set_ylabel("score, mean of last 20 training games")
     ax_f.set_ylim(-21.5, 21.5)
     ax_f.legend(loc="upper left")
-    ax_t.text(0.01, 18.4, "+18: target of the greedy evaluation", color="grey", transform=ax_t.get_yaxis_transform())
+    ax_t.text(0.01, 18.4, "+18: target of the greedy evaluation", color="grey",
+              transform=ax_t.get_yaxis_transform())
     fig.suptitle(title)
     fig.tight_layout()
     buffer = io.BytesIO()
