@@ -9,8 +9,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from mstpn.errors import UserError
+
+if TYPE_CHECKING:  # the command line imports torch only for the commands that need it
+    from mstpn.rl.run import TrainerConfig
 
 EPILOG = """examples:
   mstpn device demo --out out/device          the six synaptic functions of one device, as a figure
@@ -263,6 +268,7 @@ PONG_EPILOG = """examples:
   mstpn pong train --core mstpn --algo a2c --frames 10000000 --out runs/mstpn
   mstpn pong train --out runs/mstpn --resume          continue a stopped run where it checkpointed
   mstpn pong train --out runs/mstpn --resume --frames 20000000   ... and raise its budget
+  mstpn pong train --out runs/mstpn --resume --device cuda      ... on a GPU (threads and device may change)
   mstpn pong export runs/mstpn --out checkpoints/pong_mstpn.pt   the agent alone, and its learning curve
   mstpn pong eval checkpoints/pong_mstpn.pt --episodes 10 --gif game.gif --json eval.json
   tensorboard --logdir runs                           watch the learning curves
@@ -276,23 +282,32 @@ def _add_pong(sub: argparse._SubParsersAction) -> None:
     psub = pong.add_subparsers(dest="pong_command", required=True, metavar="COMMAND")
     train = psub.add_parser("train", help="train an agent (checkpoints, TensorBoard, resume)",
                             epilog=PONG_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    train.add_argument("--core", choices=("mstpn", "stpn", "lstm"), default="mstpn",
+    # Defaults are None so that --resume can tell a flag typed from one left out (see mstpn.rl.resume);
+    # a new run fills them in from the configuration classes.
+    train.add_argument("--core", choices=("mstpn", "stpn", "lstm"),
                        help="recurrent core (default mstpn: SrTiO3 synapses, non-idealities on)")
-    train.add_argument("--algo", choices=("a2c", "ppo"), default="a2c", help="training algorithm")
-    train.add_argument("--frames", type=int, default=None,
+    train.add_argument("--algo", choices=("a2c", "ppo"), help="training algorithm (default a2c)")
+    train.add_argument("--frames", type=int,
                        help="budget in emulator frames (default 10,000,000); with --resume, a larger "
                             "budget extends the run")
     train.add_argument("--out", required=True, help="run folder (config, checkpoint, metrics, tb/)")
-    train.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--num-envs", type=int, default=16, help="parallel games (default 16)")
-    train.add_argument("--frame-skip", type=int, default=4, help="frames per step; 1 = the reference")
-    train.add_argument("--rollout", type=int, default=None,
+    train.add_argument("--resume", action="store_true",
+                       help="continue the run in --out from its checkpoint; only --frames, --torch-threads, "
+                            "--env-threads, --device and --no-progress may change, any other flag must "
+                            "repeat the stored value")
+    train.add_argument("--seed", type=int, help="seed of weights, actions, noise and games (default 0)")
+    train.add_argument("--num-envs", type=int, help="parallel games (default 16)")
+    train.add_argument("--frame-skip", type=int, help="frames per step (default 4); 1 = the reference")
+    train.add_argument("--rollout", type=int,
                        help="agent steps per update and truncated-BPTT window (default: the algorithm's)")
-    train.add_argument("--lr", type=float, default=None, help="learning rate (default: the algorithm's)")
-    train.add_argument("--env-threads", type=int, default=0, help="emulator threads (1 = reproducible)")
-    train.add_argument("--torch-threads", type=int, default=1, help="torch threads (default 1)")
-    train.add_argument("--checkpoint-every", type=int, default=None, help="updates between checkpoints")
+    train.add_argument("--lr", type=float, help="learning rate (default: the algorithm's)")
+    train.add_argument("--env-threads", type=int,
+                       help="emulator threads (default 0: all cores; 1 = reproducible)")
+    train.add_argument("--torch-threads", type=int, help="torch threads (default 1)")
+    train.add_argument("--device", help="torch device: cpu (default; with --resume, the run's), cuda or "
+                                        "cuda:N; the games stay on the CPU")
+    train.add_argument("--checkpoint-every", type=int,
+                       help="updates between checkpoints (default: the algorithm's)")
     train.add_argument("--device-params", help="SrTiO3Params JSON for the mstpn core (e.g. from device fit)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(handler=_pong_train)
@@ -306,6 +321,8 @@ def _add_pong(sub: argparse._SubParsersAction) -> None:
     ev.add_argument("--gif-max-frames", type=int, default=None,
                     help="keep only the first N steps of the game in the GIF (default: all)")
     ev.add_argument("--json", required=True, help="where to write the results")
+    ev.add_argument("--device", default="cpu",
+                    help="torch device to play on: cpu (default), cuda or cuda:N")
     ev.set_defaults(handler=_pong_eval)
 
     export = psub.add_parser("export", help="write a run's trained agent (and its learning curve) to a file",
@@ -322,38 +339,42 @@ def _add_pong(sub: argparse._SubParsersAction) -> None:
     curve.set_defaults(handler=_pong_curve)
 
 
-def _pong_train(args: argparse.Namespace) -> int:
+def _new_run_config(args: argparse.Namespace) -> tuple[ModuleType, TrainerConfig]:
+    """The configuration of a new run: the flags given, the configuration classes' defaults for the rest."""
     import importlib
 
     from mstpn.devices.params import load_params
+    from mstpn.nn.mstpn import MSTPNConfig
     from mstpn.rl.agent import AgentConfig
-    from mstpn.tasks.pong import ATARI_HZ
+    from mstpn.tasks.pong import step_duration_s
 
+    algo = args.algo or "a2c"
+    module = importlib.import_module(f"mstpn.rl.{algo}")
+    config_cls = module.A2CConfig if algo == "a2c" else module.PPOConfig
+    core = args.core or AgentConfig.core
+    frame_skip = config_cls.frame_skip if args.frame_skip is None else args.frame_skip
     device = load_params(args.device_params).to_dict() if args.device_params else {}
     # The synapses decay in real time: one agent step lasts frame_skip frames of the 60 Hz game.
-    mstpn = {"dt_step": args.frame_skip / ATARI_HZ} if args.core == "mstpn" and args.frame_skip != 4 else {}
-    agent = AgentConfig(core=args.core, device_params=device, mstpn=mstpn)
-    module = importlib.import_module(f"mstpn.rl.{args.algo}")
-    config_cls = module.A2CConfig if args.algo == "a2c" else module.PPOConfig
-    frames = args.frames if args.frames is not None else config_cls.frames
-    overrides = {"frames": frames, "seed": args.seed, "num_envs": args.num_envs,
-                 "frame_skip": args.frame_skip, "env_threads": args.env_threads,
-                 "torch_threads": args.torch_threads, "agent": agent}
-    for name in ("lr", "rollout", "checkpoint_every"):
+    dt_step = step_duration_s(frame_skip)
+    mstpn = {"dt_step": dt_step} if core == "mstpn" and dt_step != MSTPNConfig.dt_step else {}
+    overrides = {"agent": AgentConfig(core=core, device_params=device, mstpn=mstpn)}
+    for name in ("frames", "seed", "num_envs", "frame_skip", "rollout", "lr", "env_threads",
+                 "torch_threads", "device", "checkpoint_every"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
+    return module, config_cls(**overrides)
+
+
+def _pong_train(args: argparse.Namespace) -> int:
+    from mstpn.rl.common import resolve_device
+    from mstpn.rl.resume import given_flags, resumed_config
+
+    if args.device is not None:
+        resolve_device(args.device)  # refused before anything is read or written
     if args.resume:
-        import dataclasses
-        from pathlib import Path
-
-        from mstpn.rl.checkpoint import load_checkpoint
-
-        saved = load_checkpoint(Path(args.out) / "checkpoint.pt")
-        config = config_cls.from_dict(saved["config"])
-        if args.frames is not None:
-            config = dataclasses.replace(config, frames=args.frames)
+        module, config = resumed_config(args.out, given_flags(args))
     else:
-        config = config_cls(**overrides)
+        module, config = _new_run_config(args)
     summary = module.train(config, args.out, resume=args.resume, progress=not args.no_progress)
     print(f"done: {summary['frames']:,} frames, recent mean score {summary['score_mean20']}")
     return 0
@@ -391,7 +412,7 @@ def _pong_eval(args: argparse.Namespace) -> int:
     from mstpn.rl.evaluate import evaluate, write_eval_json
 
     result = evaluate(args.checkpoint, args.episodes, args.seed, args.gif,
-                      gif_max_frames=args.gif_max_frames)
+                      gif_max_frames=args.gif_max_frames, device=args.device)
     write_eval_json(result, args.json)
     print(f"mean score {result['mean_score']:+.2f} over {args.episodes} games: {result['scores']}")
     return 0

@@ -11,7 +11,7 @@ def run_probe(input_size: int = 12, hidden_size: int = 4, steps: int = 6, batch:
               **config) -> tuple[list[dict], MSTPNCell]:
     """Run a small MSTPNCell with its energy probe on random relu inputs; its records and the cell."""
     torch.manual_seed(seed)
-    cell = MSTPNCell(input_size, hidden_size, config=MSTPNConfig(seed=seed, **config))
+    cell = MSTPNCell(input_size, hidden_size, config=MSTPNConfig(**config), seed=seed)
     cell.enable_energy_probe()
     gen = torch.Generator().manual_seed(seed + 1)
     state = None

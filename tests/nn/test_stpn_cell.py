@@ -62,9 +62,10 @@ def test_parameters_state_and_init():
         cell(torch.randn(3, 6))
 
 
-def test_fused_and_reference_gradients_agree_over_a_window():
+@pytest.mark.parametrize("compile_mode", ["never", "always"])
+def test_fused_and_reference_gradients_agree_over_a_window(compile_mode):
     torch.manual_seed(1)
-    cell = STPNCell(6, 4).double()
+    cell = STPNCell(6, 4, compile=compile_mode).double()
     with torch.no_grad():
         cell.plasticity.uniform_(-0.3, 0.3)
     x_seq = torch.rand(5, 3, 6, dtype=torch.float64)

@@ -28,7 +28,7 @@ def test_mstpn_uses_default_device_with_noise_on():
     assert isinstance(core, MSTPNCell)
     cfg = core.config
     assert cfg.c2c_noise and cfg.read_noise and cfg.d2d_variability and cfg.quantize
-    assert cfg.soft_bounds and cfg.clip_range and cfg.write_threshold > 0 and cfg.seed == 3
+    assert cfg.soft_bounds and cfg.clip_range and cfg.write_threshold > 0 and core.seed == 3
     assert core.params == srtio3_weilenmann2024()
     assert cfg.pulse_v < core.params.v_th  # short-term writes only
     assert not cfg.row_norm  # the hardware mapping: presynaptic normalisation

@@ -62,9 +62,13 @@ class NoiseSource:
         return {"seed": self.seed, "generator": self.generator.get_state(), "pool_origin": origin,
                 "calls": self._calls}
 
-    def load_state_dict(self, state: dict) -> None:
+    def load_state_dict(self, state: dict, device: torch.device | str | None = None) -> None:
+        """Continue the stream of :meth:`state_dict`; ``device`` puts the pool on another device (it is
+        drawn on the CPU in any case, so the stream stays exact)."""
         self.seed = state["seed"]
         origin = state["pool_origin"]
+        if origin is not None and device is not None:
+            origin = {**origin, "device": str(device)}
         self._pool, self._neg, self._pool_origin = None, None, None
         if origin is not None:
             dtype = getattr(torch, origin["dtype"])

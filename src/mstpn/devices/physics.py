@@ -130,6 +130,27 @@ def pulse_increments(state: DeviceState, v: TensorLike, t_p: TensorLike,
     return dg_lt, dg_st
 
 
+def cycle_noise_factor(count: Tensor, eps: Tensor, sigma: TensorLike) -> Tensor:
+    """Factor 1 + sigma eps / sqrt(max(count, 1)) on the change of ``count`` pulses.
+
+    Cycle-to-cycle noise of independent pulses adds up in variance, so relative to the total change
+    its sigma shrinks as 1/sqrt(count).
+    """
+    return 1.0 + sigma * eps * torch.rsqrt(torch.clamp(count, min=1.0))
+
+
+def volatile_room(g_lt: Tensor, d: DeviceTensors) -> tuple[Tensor, Tensor]:
+    """(lowest, highest) volatile part g_st that keeps G = g_lt + g_st inside [g_min, g_max] (S)."""
+    return d.g_min - g_lt, d.g_max - g_lt
+
+
+def pulse_energy(v: TensorLike, g_before: Tensor, g_after: Tensor, t_p: TensorLike,
+                 count: TensorLike = 1.0) -> Tensor:
+    """count V^2 G t_p with G the mean of the conductances before and after (J)."""
+    v = _scalar(v, g_before)
+    return count * v * v * 0.5 * (g_before + g_after) * _scalar(t_p, g_before)
+
+
 def apply_pulse(state: DeviceState, v: TensorLike, t_p: TensorLike, d: DeviceTensors, *,
                 count: TensorLike = 1.0, c2c_eps: tuple[Tensor, Tensor] | None = None
                 ) -> tuple[DeviceState, Tensor]:
@@ -137,22 +158,19 @@ def apply_pulse(state: DeviceState, v: TensorLike, t_p: TensorLike, d: DeviceTen
 
     Several pulses are applied as one step with the soft bound of the starting conductance (exact for
     one pulse, a good approximation while the change is small against the range); cycle-to-cycle noise
-    of independent pulses adds up, so its sigma grows as sqrt(count).
+    of independent pulses adds up (:func:`cycle_noise_factor`).
     """
     count = torch.as_tensor(count, dtype=state.g_lt.dtype)
     dg_lt, dg_st = pulse_increments(state, v, t_p, d)
     dg_lt, dg_st = dg_lt * count, dg_st * count
     if c2c_eps is not None and d.params.c2c_sigma > 0:
-        rel = d.params.c2c_sigma / torch.sqrt(count.clamp_min(1.0))
-        dg_lt = dg_lt * (1.0 + rel * c2c_eps[0])
-        dg_st = dg_st * (1.0 + rel * c2c_eps[1])
+        dg_lt = dg_lt * cycle_noise_factor(count, c2c_eps[0], d.params.c2c_sigma)
+        dg_st = dg_st * cycle_noise_factor(count, c2c_eps[1], d.params.c2c_sigma)
     g_before = conductance(state)
     g_lt = torch.minimum(torch.maximum(state.g_lt + dg_lt, d.g_min), d.g_max)
-    g_st = torch.minimum(torch.maximum(state.g_st + dg_st, d.g_min - g_lt), d.g_max - g_lt)
-    new = DeviceState(g_lt, g_st)
-    v = _scalar(v, d.g_min)
-    energy = count * v * v * 0.5 * (g_before + conductance(new)) * _scalar(t_p, d.g_min)
-    return new, energy
+    low, high = volatile_room(g_lt, d)
+    new = DeviceState(g_lt, torch.minimum(torch.maximum(state.g_st + dg_st, low), high))
+    return new, pulse_energy(v, g_before, conductance(new), t_p, count)
 
 
 def time_constant(v_b: TensorLike, d: DeviceTensors) -> Tensor:
@@ -171,19 +189,33 @@ def leak_power(v_b: TensorLike, p: SrTiO3Params) -> Tensor:
     return v_b * v_b * (p.p_leak_ref / p.v_leak_ref**2)
 
 
-def hold(state: DeviceState, v_b: TensorLike, dt: TensorLike,
-         d: DeviceTensors) -> tuple[DeviceState, Tensor]:
-    """Hold bias ``v_b`` (V) for ``dt`` (s): the volatile part decays; returns state and energy (J).
+def hold_energy(state: DeviceState, v_b: TensorLike, dt: TensorLike, d: DeviceTensors) -> Tensor:
+    """Energy of holding bias ``v_b`` (V) for ``dt`` (s) from ``state``: Ohmic plus leakage (J).
 
-    The Ohmic energy integrates the decaying conductance exactly: int G dt = g_lt dt + g_st tau (1 - k).
+    The Ohmic part integrates the decaying conductance exactly: int G dt = g_lt dt + g_st tau (1 - k).
     """
     v_b, dt = _scalar(v_b, d.g_min), _scalar(dt, d.g_min)
     tau = time_constant(v_b, d)
-    k = torch.exp(-dt / tau)
-    g_st = state.g_st * k
-    integral = state.g_lt * dt + state.g_st * tau * (1.0 - k)
-    energy = v_b * v_b * (integral + dt * (d.params.p_leak_ref / d.params.v_leak_ref**2))
-    return DeviceState(state.g_lt, g_st), energy
+    integral = state.g_lt * dt + state.g_st * tau * (-torch.expm1(-dt / tau))
+    return v_b * v_b * integral + leak_power(v_b, d.params) * dt
+
+
+def hold(state: DeviceState, v_b: TensorLike, dt: TensorLike,
+         d: DeviceTensors) -> tuple[DeviceState, Tensor]:
+    """Hold bias ``v_b`` (V) for ``dt`` (s): the volatile part decays; returns state and energy (J)."""
+    k = decay_factor(v_b, dt, d)
+    return DeviceState(state.g_lt, state.g_st * k), hold_energy(state, v_b, dt, d)
+
+
+def read_energy(g: Tensor, v_r: TensorLike, t_read: TensorLike) -> Tensor:
+    """Energy of reading conductance ``g`` (S) at ``v_r`` (V) for ``t_read`` (s): V^2 G t (J)."""
+    v_r = _scalar(v_r, g)
+    return v_r * v_r * g * _scalar(t_read, g)
+
+
+def read_noise_variance(g: Tensor, v_r: TensorLike, sigma: TensorLike) -> Tensor:
+    """Variance of the read current of conductance ``g`` at ``v_r``: (sigma G V_r)^2 (A^2)."""
+    return (sigma * g * _scalar(v_r, g)) ** 2
 
 
 def read(state: DeviceState, v_r: TensorLike, t_read: TensorLike, d: DeviceTensors, *,
@@ -194,5 +226,4 @@ def read(state: DeviceState, v_r: TensorLike, t_read: TensorLike, d: DeviceTenso
     current = g * v_r
     if read_eps is not None and d.params.read_sigma > 0:
         current = current * (1.0 + d.params.read_sigma * read_eps)
-    energy = v_r * v_r * g * _scalar(t_read, d.g_min)
-    return current, energy
+    return current, read_energy(g, v_r, t_read)

@@ -70,9 +70,9 @@ class SweepConfig:
 
 def _measure(cfg: SweepConfig, params: SrTiO3Params, **cell_overrides) -> dict:
     worst_case = cell_overrides.pop("worst_case", False)
-    config = MSTPNConfig(seed=cfg.seed, **cell_overrides)
+    config = MSTPNConfig(**cell_overrides)
     torch.manual_seed(cfg.seed)
-    cell = MSTPNCell(cfg.input_size, cfg.hidden_size, params, config)
+    cell = MSTPNCell(cfg.input_size, cfg.hidden_size, params, config, seed=cfg.seed)
     with torch.no_grad():
         cell.plasticity.mul_(cfg.plasticity_scale)
         if worst_case:

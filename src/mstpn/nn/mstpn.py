@@ -29,10 +29,17 @@ from torch import Tensor, nn
 from mstpn.devices import physics
 from mstpn.devices.noise import NoiseSource
 from mstpn.devices.params import SrTiO3Params, srtio3_weilenmann2024
-from mstpn.devices.physics import DeviceTensors
+from mstpn.devices.physics import DeviceState, DeviceTensors
 from mstpn.errors import UserError
-from mstpn.nn.mstpn_kernels import MSTPNStep, WriteConsts, device_write, read_noise_std
-from mstpn.nn.stpn_step import NORM_EPS, STPNState, fused_step, zero_state
+from mstpn.nn.mstpn_kernels import (
+    MSTPNStep,
+    StepConstants,
+    WriteConsts,
+    device_write,
+    pair_constants,
+    read_noise_std,
+)
+from mstpn.nn.stpn_step import NORM_EPS, STPNState, fused_step, use_compiled, zero_state
 
 
 @dataclass(frozen=True)
@@ -79,8 +86,6 @@ class MSTPNConfig:
     """Read voltage of a presynaptic input of value 1 (V); energy probe only."""
     t_read: float = 1e-6
     """Duration of one read (s); energy probe only."""
-    seed: int = 0
-    """Seed of the device-to-device draw and of the noise source."""
     compile: str = "auto"
     """torch.compile the step kernels: "auto" (at >= 250,000 synapse states per step), "always", "never"."""
 
@@ -117,10 +122,17 @@ class MSTPNCell(nn.Module):
     Parameters: ``weight`` (H x N), ``bias`` (H), ``bias_logit`` (H x N; V_b = v_b_min +
     (v_b_max - v_b_min) sigmoid(bias_logit)), ``plasticity`` (H x N). ``decay`` is derived from the
     bias voltage and the device, not free.
+
+    ``seed`` fixes the device-to-device draw and the noise stream (seed + 1); without it both come
+    from the global torch RNG, so two cells get independent devices and noise. The noise source's
+    state is part of ``state_dict`` (extra state), so a saved and restored cell continues its stream.
     """
 
+    LEGACY_NOISE_SEED = 1
+    """Noise seed of cells saved before the noise state was part of ``state_dict`` (all used seed 1)."""
+
     def __init__(self, input_size: int, hidden_size: int, params: SrTiO3Params | None = None,
-                 config: MSTPNConfig | None = None) -> None:
+                 config: MSTPNConfig | None = None, *, seed: int | None = None) -> None:
         super().__init__()
         if input_size < 1 or hidden_size < 1:
             raise ValueError(f"input_size and hidden_size must be >= 1, got {input_size}, {hidden_size}")
@@ -134,15 +146,20 @@ class MSTPNCell(nn.Module):
         self.bias = nn.Parameter(torch.empty(hidden_size))
         self.bias_logit = nn.Parameter(torch.empty(hidden_size, n))
         self.plasticity = nn.Parameter(torch.empty(hidden_size, n))
-        devices = DeviceTensors.sample(self.params, (hidden_size, n), seed=cfg.seed,
+        if seed is None:  # from the global torch RNG: reproducible after torch.manual_seed, new per cell
+            seed = int(torch.randint(0, 2**31 - 1, (1,)))
+        self.seed = int(seed)
+        devices = DeviceTensors.sample(self.params, (hidden_size, n), seed=self.seed,
                                        variability=cfg.d2d_variability)
         # Buffers: per-synapse device properties, fixed for the life of the array.
         self.register_buffer("tau0", devices.tau0)
         self.register_buffer("g_min", devices.g_min)
         self.register_buffer("g_max", devices.g_max)
         self.register_buffer("a_st", devices.a_st)
-        self.noise = NoiseSource(cfg.seed + 1)
+        self.noise = NoiseSource(self.seed + 1)
         self.energy_log: list[dict[str, float]] | None = None
+        self._constants: StepConstants | None = None
+        self._constants_key: tuple | None = None
         self.reset_parameters()
 
     # ------------------------------------------------------------------ derived device quantities
@@ -167,8 +184,11 @@ class MSTPNCell(nn.Module):
 
     def bias_voltage(self) -> Tensor:
         """Each synapse's bias voltage V_b (V), quantised to the driver's levels if configured."""
+        return self._bias_voltage(self.bias_logit)
+
+    def _bias_voltage(self, logit: Tensor) -> Tensor:
         cfg = self.config
-        v = cfg.v_b_min + (cfg.v_b_max - cfg.v_b_min) * torch.sigmoid(self.bias_logit)
+        v = cfg.v_b_min + (cfg.v_b_max - cfg.v_b_min) * torch.sigmoid(logit)
         if cfg.bias_levels:
             step = (cfg.v_b_max - cfg.v_b_min) / (cfg.bias_levels - 1)
             snapped = cfg.v_b_min + torch.round((v - cfg.v_b_min) / step) * step
@@ -184,6 +204,26 @@ class MSTPNCell(nn.Module):
         return (self.g_max - self.g_min) / self.g_unit
 
     # ------------------------------------------------------------------ parameters and state
+    def get_extra_state(self) -> dict:
+        """The noise source's state (saved with the module)."""
+        return {"noise": self.noise.state_dict()}
+
+    def set_extra_state(self, state: dict) -> None:
+        self.noise.load_state_dict(state["noise"], device=self.tau0.device)
+
+    def reseed_noise(self, seed: int) -> None:
+        """Restart the noise stream from ``seed`` (e.g. per evaluation, so a game seed fixes the noise)."""
+        self.noise = NoiseSource(seed)
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
+                              unexpected_keys, error_msgs) -> None:
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
+        key = prefix + "_extra_state"
+        if key in missing_keys:  # a state saved before the noise state was: restart its stream
+            missing_keys.remove(key)
+            self.reseed_noise(self.LEGACY_NOISE_SEED)
+
     def reset_parameters(self) -> None:
         """W, b ~ U(+-1/sqrt(H)); lambda ~ U(0, 1) mapped to a bias voltage; gamma ~ U(+-init/sqrt(H))."""
         bound = 1.0 / math.sqrt(self.hidden_size)
@@ -221,16 +261,34 @@ class MSTPNCell(nn.Module):
         """The static settings of the write/read kernels for this cell."""
         cfg = self.config
         return WriteConsts(
-            step=self.nominal_pulse_step(), max_pulses=float(cfg.max_pulses),
+            inv_step=1.0 / self.nominal_pulse_step(), max_pulses=float(cfg.max_pulses),
             threshold=float(cfg.write_threshold), quantize=cfg.quantize, soft_bounds=cfg.soft_bounds,
-            clip_range=cfg.clip_range, gain=cfg.d2d_variability,
+            clip_range=cfg.clip_range,
             c2c_sigma=self.params.c2c_sigma if cfg.c2c_noise else 0.0,
             read_sigma=self.params.read_sigma if cfg.read_noise else 0.0,
             u=self.params.g_min / self.g_unit, record=record)
 
-    def _use_compiled(self, batch: int) -> bool:
-        mode = self.config.compile
-        return mode == "always" or (mode == "auto" and batch * self.num_synapses >= 250_000)
+    @torch.no_grad()
+    def step_constants(self, dtype: torch.dtype) -> StepConstants:
+        """What the parameters and devices imply per synapse, recomputed only when one of them changed.
+
+        Keyed on the storage and version counter of every tensor it is derived from, so an optimizer
+        step, ``load_state_dict`` or ``.to()`` invalidates it.
+        """
+        sources = (self.weight, self.bias_logit, self.tau0, self.g_min, self.g_max, self.a_st)
+        key = (dtype, *((t.data_ptr(), t._version) for t in sources))
+        if self._constants_key != key:
+            with torch.enable_grad():
+                logit = self.bias_logit.detach().requires_grad_()
+                decay = physics.decay_factor(self._bias_voltage(logit), self.config.dt_step, self.devices())
+                (d_decay,) = torch.autograd.grad(decay.sum(), logit)
+            w_max = self.w_max_per_synapse()
+            pulse_step = self.nominal_pulse_step() * self.a_st / self.params.a_st
+            tensors = (self.weight, decay, d_decay, pulse_step, w_max)
+            self._constants = pair_constants(*(t.detach().to(dtype) for t in tensors),
+                                             clip=self.config.clip_range)
+            self._constants_key = key
+        return self._constants
 
     def forward(self, x: Tensor, state: STPNState | None = None) -> tuple[Tensor, STPNState]:
         """One step: x (B, I) -> h (B, H) and the new state."""
@@ -238,43 +296,40 @@ class MSTPNCell(nn.Module):
             raise ValueError(f"x: expected shape (batch, {self.input_size}), got {tuple(x.shape)}")
         if state is None:
             state = self.initial_state(x.shape[0], device=x.device, dtype=x.dtype)
-        cfg = self.config
         record = self.energy_log is not None
         k = self.write_consts(record)
-        decay = self.decay().to(x.dtype)
-        w_max = self.w_max_per_synapse().to(x.dtype)
-        weight = self.weight
-        if cfg.clip_range:
-            weight = weight + (torch.maximum(torch.minimum(weight, w_max), -w_max) - weight).detach()
-        gain = (self.a_st / self.params.a_st).to(x.dtype)
         shape_f = state.f.shape
         c2c_eps = self._normal(shape_f, x) if k.c2c_sigma > 0 else None
         read_eps = self._normal(shape_f[:2], x) if k.read_sigma > 0 else None
-        if cfg.row_norm:
-            h, new_state, pulses = self._row_norm_step(x, state, weight, decay, gain, w_max, c2c_eps,
-                                                       read_eps, k)
+        if self.config.row_norm:
+            h, new_state, pulses = self._row_norm_step(x, state, c2c_eps, read_eps, k)
         else:
             z = torch.cat([x, state.h], dim=-1)
             z = z / (torch.linalg.vector_norm(z, dim=-1, keepdim=True) + NORM_EPS)
-            h, f_new, pulses = MSTPNStep.apply(z, state.f, weight, self.bias, decay, self.plasticity,
-                                               gain, w_max, c2c_eps, read_eps, k,
-                                               self._use_compiled(x.shape[0]))
+            compiled = use_compiled(self.config.compile, x.shape[0] * self.num_synapses)
+            h, f_new, pulses = MSTPNStep.apply(z, state.f, self.weight, self.bias, self.bias_logit,
+                                               self.plasticity, self.step_constants(x.dtype), c2c_eps,
+                                               read_eps, k, compiled)
             new_state = STPNState(h, f_new)
         if record:
-            self.energy_log.append(self._energy(x, state, weight.detach(), pulses))
+            self.energy_log.append(self._energy(x, state, new_state.f, pulses))
         return h, new_state
 
     def _normal(self, shape: torch.Size, like: Tensor) -> Tensor:
         return self.noise.normal(shape, dtype=like.dtype, device=like.device)
 
-    def _row_norm_step(self, x, state, weight, decay, gain, w_max, c2c_eps, read_eps, k):
-        """The STPN's row-normalised step with the device write and read as hooks (eager)."""
+    def _row_norm_step(self, x, state, c2c_eps, read_eps, k):
+        """The STPN's row-normalised step with the device write and read as hooks (eager).
+
+        Gradients of lambda and the clipped W flow through autograd here (not through the constants).
+        """
         cfg = self.config
+        c = self.step_constants(x.dtype)
+        weight = self.weight + (c.weight - self.weight).detach()
         captured: list[Tensor] = []
-        fixed_w = weight.detach()
 
         def write(f_decayed: Tensor, d_f: Tensor) -> Tensor:
-            f_new, pulses = device_write(f_decayed, d_f, fixed_w, gain, w_max, c2c_eps, k)
+            f_new, pulses = device_write(f_decayed, d_f, c, c2c_eps, k)
             captured.append(pulses)
             return f_new
 
@@ -284,8 +339,9 @@ class MSTPNCell(nn.Module):
         if read_eps is not None:
             def read_noise(g: Tensor, z: Tensor) -> Tensor:
                 return read_noise_std(g, z, k.u, k.read_sigma) * read_eps
-        h, new_state = fused_step(x, state, weight, self.bias, decay, self.plasticity, row_norm=True,
-                                  write=write if writes_anything else None, read_noise=read_noise)
+        h, new_state = fused_step(x, state, weight, self.bias, self.decay().to(x.dtype), self.plasticity,
+                                  row_norm=True, write=write if writes_anything else None,
+                                  read_noise=read_noise)
         return h, new_state, (captured[0] if captured else None)
 
     # ------------------------------------------------------------------ energy probe
@@ -293,39 +349,54 @@ class MSTPNCell(nn.Module):
         """Record per step: reads, bias hold and pulse energy (J, summed over the batch), writes."""
         self.energy_log = [] if enabled else None
 
-    def _pair_conductance_sum(self, weight: Tensor, f: Tensor) -> Tensor:
-        """G+ + G- of every pair (S): 2 g_min + g_unit (|W| + |F|)."""
-        return 2 * self.g_min + self.g_unit * (weight.abs() + f.abs())
+    def pair_states(self, weight: Tensor, f: Tensor) -> tuple[DeviceState, DeviceState]:
+        """The + and - device of every pair as device states (S): W long-term, F volatile.
+
+        G+ = g_min + g_unit (relu(W) + relu(F)), G- = g_min + g_unit (relu(-W) + relu(-F)).
+        """
+        u = self.g_unit
+        return tuple(DeviceState(self.g_min + u * torch.relu(s * weight), u * torch.relu(s * f))
+                     for s in (1.0, -1.0))
 
     @torch.no_grad()
-    def _energy(self, x: Tensor, state: STPNState, weight: Tensor, pulses: Tensor | None
+    def _energy(self, x: Tensor, state: STPNState, f_new: Tensor, pulses: Tensor | None
                 ) -> dict[str, float]:
-        """Energy of this step (J, summed over the batch) from the devices' conductances and writes.
+        """Energy of this step (J, summed over the batch), every term from :mod:`mstpn.devices.physics`.
 
-        Reads: V^2 G t_read over both devices of every pair, V = v_read z. Hold: each synapse's own
-        bias over dt_step on both devices, plus their leakage. Pulses: V^2 G t_p per pulse on the
-        written device, at its conductance before the step. ``pulses`` are signed pulse counts.
+        Reads: both devices of every pair at V = v_read z for t_read. Hold: each synapse's own bias
+        over dt_step on both devices (decaying volatile part integrated exactly, plus leakage).
+        Pulses: on the written device, from its decayed conductance to that after the write.
+        ``pulses`` are signed pulse counts.
         """
         cfg = self.config
         z = torch.cat([x, state.h], dim=-1)
         if not cfg.row_norm:
             z = z / (torch.linalg.vector_norm(z, dim=-1, keepdim=True) + NORM_EPS)
-        g_pair = self._pair_conductance_sum(weight, state.f)  # (B, H, N)
-        volts2 = (cfg.v_read * z) ** 2
-        read = float(torch.bmm(g_pair, volts2.unsqueeze(-1)).sum()) * cfg.t_read
+        devices = self.devices()
+        c = self.step_constants(x.dtype)
+        weight = c.weight
+        before = self.pair_states(weight, state.f)
+        volts = (cfg.v_read * z).unsqueeze(-2)
         v_b = self.bias_voltage()
-        hold_g = float((v_b * v_b * g_pair).sum()) * cfg.dt_step
+        read = hold = 0.0
+        for s in before:
+            read += float(physics.read(s, volts, cfg.t_read, devices)[1].sum())
+            hold += float(physics.hold_energy(s, v_b, cfg.dt_step, devices).sum())
         leak = 2 * float(physics.leak_power(v_b, self.params).sum()) * cfg.dt_step * x.shape[0]
         pulse_j = writes = count = 0.0
         if pulses is not None:
-            sign, n = torch.sign(pulses), pulses.abs()
-            g_written = self.g_min + self.g_unit * (torch.relu(sign * weight) + torch.relu(sign * state.f))
-            pulse_j = float((n * g_written).sum()) * cfg.pulse_v ** 2 * cfg.pulse_width
+            # the write follows the step's decay: it adds |F_new - lambda F| to the written device
+            f_decayed = c.decay * state.f
+            decayed = self.pair_states(weight, f_decayed)
+            up, n = pulses > 0, pulses.abs()
+            g_before = torch.where(up, physics.conductance(decayed[0]), physics.conductance(decayed[1]))
+            g_after = g_before + self.g_unit * (f_new - f_decayed).abs()
+            pulse_j = float(physics.pulse_energy(cfg.pulse_v, g_before, g_after, cfg.pulse_width, n).sum())
             count, writes = float(n.sum()), float((n > 0).sum())
-        return {"read_j": read, "hold_j": hold_g + leak, "hold_leak_j": leak, "pulse_j": pulse_j,
+        return {"read_j": read, "hold_j": hold, "hold_leak_j": leak, "pulse_j": pulse_j,
                 "writes": writes, "pulses": count, "synapses": float(self.num_synapses),
                 "batch": x.shape[0],
-                "tau_mean_s": float(physics.time_constant(v_b, self.devices()).mean())}
+                "tau_mean_s": float(physics.time_constant(v_b, devices).mean())}
 
     def extra_repr(self) -> str:
         return (f"input_size={self.input_size}, hidden_size={self.hidden_size}, "

@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from mstpn.nn.stpn_step import NORM_EPS, STPNState, fused_step, reference_step, zero_state
+from mstpn.nn.stpn_step import NORM_EPS, STPNState, fused_step, reference_step, use_compiled, zero_state
 
 
 class STPNCell(nn.Module):
@@ -17,16 +17,21 @@ class STPNCell(nn.Module):
     (H x (I+H)), ``plasticity`` gamma (H x (I+H)). State: :class:`STPNState` (h, f), zeros when None.
 
     ``fused=True`` uses the hand-written backward of :mod:`mstpn.nn.stpn_step`; ``fused=False`` the
-    literal autograd transcription. Both compute the same numbers.
+    literal autograd transcription. Both compute the same numbers. ``compile`` ("auto", "always",
+    "never") runs the fused step through ``torch.compile``d kernels (auto: at Pong-like sizes).
     """
 
-    def __init__(self, input_size: int, hidden_size: int, *, fused: bool = True) -> None:
+    def __init__(self, input_size: int, hidden_size: int, *, fused: bool = True,
+                 compile: str = "auto") -> None:
         super().__init__()
         if input_size < 1 or hidden_size < 1:
             raise ValueError(f"input_size and hidden_size must be >= 1, got {input_size}, {hidden_size}")
         self.input_size = input_size
         self.hidden_size = hidden_size
+        if compile not in ("auto", "always", "never"):
+            raise ValueError(f"compile: must be auto, always or never, got {compile!r}")
         self.fused = fused
+        self.compile = compile
         n = input_size + hidden_size
         self.weight = nn.Parameter(torch.empty(hidden_size, n))
         self.bias = nn.Parameter(torch.empty(hidden_size))
@@ -62,7 +67,9 @@ class STPNCell(nn.Module):
         if self.energy_log is not None:
             self.energy_log.append(self._energy_proxy(x, state))
         args = (x, state, self.weight, self.bias, self.decay, self.plasticity)
-        return fused_step(*args) if self.fused else reference_step(*args)
+        if not self.fused:
+            return reference_step(*args)
+        return fused_step(*args, compiled=use_compiled(self.compile, x.shape[0] * self.num_synapses))
 
     @torch.no_grad()
     def _energy_proxy(self, x: Tensor, state: STPNState) -> dict[str, float]:

@@ -3,8 +3,9 @@
 ``reference_step`` transcribes PAPER.md's equations literally and lets autograd differentiate them;
 it is the ground truth the tests compare against. ``fused_step`` computes the same step with a
 hand-written backward (:class:`FusedSTPNStep`) that keeps only what it needs (z, F, h, the row norms)
-and recomputes G = W + F, so a 20-step BPTT window at Pong size costs about half the time and less
-memory than the transcription (``benchmarks/stpn_step.py``).
+and recomputes G = W + F, so a 20-step BPTT window costs less time and memory than the
+transcription; at Pong size the plain step also runs as two ``torch.compile``d pure kernels
+(:class:`CompiledSTPNStep`), several times faster than the transcription (``benchmarks/stpn_step.py``).
 
 Shapes: x (B, I), h (B, H), z = [x; h] (B, N) with N = I + H, W/decay/plasticity (H, N), F (B, H, N).
 
@@ -81,6 +82,76 @@ def _vecmat(a: Tensor, g: Tensor) -> Tensor:
     return torch.bmm(a.unsqueeze(-2), g).squeeze(-2)
 
 
+def _row_norm_forward(z: Tensor, f: Tensor, weight: Tensor, bias: Tensor, decay: Tensor,
+                      plasticity: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The plain STPN step as one pure function (h, F_new, n, G z), for ``torch.compile``."""
+    g = f + weight
+    gz = (g * z.unsqueeze(-2)).sum(-1)
+    n = torch.sqrt((g * g).sum(-1)) + NORM_EPS
+    h = torch.tanh(gz / n + bias)
+    f_new = decay * f / n.unsqueeze(-1) + plasticity * h.unsqueeze(-1) * z.unsqueeze(-2)
+    return h, f_new, n, gz
+
+
+def _row_norm_backward(grad_h: Tensor, grad_f_new: Tensor, z: Tensor, f: Tensor, weight: Tensor,
+                       decay: Tensor, plasticity: Tensor, h: Tensor, n: Tensor, gz: Tensor
+                       ) -> tuple[Tensor, ...]:
+    """Gradients of the plain STPN step (same equations as :class:`FusedSTPNStep`'s backward)."""
+    zz, hh, nn_ = z.unsqueeze(-2), h.unsqueeze(-1), n.unsqueeze(-1)
+    q = grad_f_new * plasticity
+    grad_h = grad_h + (q * zz).sum(-1)
+    r = grad_f_new / nn_
+    grad_f = r * decay
+    grad_a = grad_h * (1.0 - h * h)
+    grad_gz = grad_a / n
+    grad_n = -(grad_f * f).sum(-1) / n - grad_a * gz / (n * n)
+    g = f + weight
+    grad_g = g * (grad_n / n).unsqueeze(-1) + grad_gz.unsqueeze(-1) * zz
+    grad_z = (q * hh + grad_gz.unsqueeze(-1) * g).sum(-2)
+    return (grad_z, grad_f + grad_g, grad_g.sum(0), grad_a.sum(0), (r * f).sum(0),
+            (grad_f_new * hh * zz).sum(0))
+
+
+_COMPILED: dict[str, object] = {}
+
+
+def compiled_kernels() -> tuple:
+    """(forward, backward) of the plain row-normalised step, compiled once per process."""
+    if not _COMPILED:
+        _COMPILED["forward"] = torch.compile(_row_norm_forward, dynamic=False)
+        _COMPILED["backward"] = torch.compile(_row_norm_backward, dynamic=False)
+    return _COMPILED["forward"], _COMPILED["backward"]
+
+
+COMPILE_MIN_STATES = 250_000
+"""Synapse states per step (batch x synapses) from which ``compile="auto"`` compiles the step."""
+
+
+def use_compiled(mode: str, states: int) -> bool:
+    """Whether a cell with compile ``mode`` ("auto", "always", "never") compiles a step of ``states``."""
+    return mode == "always" or (mode == "auto" and states >= COMPILE_MIN_STATES)
+
+
+class CompiledSTPNStep(torch.autograd.Function):
+    """The plain STPN step (row norm, no device hooks) through the compiled kernels."""
+
+    @staticmethod
+    def forward(ctx, z: Tensor, f: Tensor, weight: Tensor, bias: Tensor, decay: Tensor,
+                plasticity: Tensor) -> tuple[Tensor, Tensor]:
+        forward, _ = compiled_kernels()
+        h, f_new, n, gz = forward(z, f, weight, bias, decay, plasticity)
+        ctx.save_for_backward(z, f, weight, decay, plasticity, h, n, gz)
+        return h, f_new
+
+    @staticmethod
+    def backward(ctx, grad_h: Tensor | None, grad_f_new: Tensor | None):
+        z, f, weight, decay, plasticity, h, n, gz = ctx.saved_tensors
+        grad_h = torch.zeros_like(h) if grad_h is None else grad_h
+        grad_f_new = torch.zeros_like(f) if grad_f_new is None else grad_f_new
+        _, backward = compiled_kernels()
+        return backward(grad_h, grad_f_new, z, f, weight, decay, plasticity, h, n, gz)
+
+
 class FusedSTPNStep(torch.autograd.Function):
     """One STPN step with a hand-written backward; see the module docstring for the equations."""
 
@@ -149,15 +220,19 @@ class FusedSTPNStep(torch.autograd.Function):
 
 def fused_step(x: Tensor, state: STPNState, weight: Tensor, bias: Tensor, decay: Tensor,
                plasticity: Tensor, *, row_norm: bool = True, normalize_input: bool = False,
-               write: WriteFn | None = None, read_noise: ReadNoiseFn | None = None
-               ) -> tuple[Tensor, STPNState]:
+               write: WriteFn | None = None, read_noise: ReadNoiseFn | None = None,
+               compiled: bool = False) -> tuple[Tensor, STPNState]:
     """One STPN / m-STPN step with the hand-written backward.
 
     ``normalize_input`` divides z by its L2 norm first (the m-STPN's presynaptic normalisation).
+    ``compiled`` runs the plain row-normalised step (no hooks) through ``torch.compile``d kernels.
     """
     z = torch.cat([x, state.h], dim=-1)
     if normalize_input:
         z = z / (torch.linalg.vector_norm(z, dim=-1, keepdim=True) + NORM_EPS)
-    h, f = FusedSTPNStep.apply(z, state.f, weight, bias, decay, plasticity, row_norm, write,
-                               read_noise)
+    if compiled and row_norm and write is None and read_noise is None:
+        h, f = CompiledSTPNStep.apply(z, state.f, weight, bias, decay, plasticity)
+    else:
+        h, f = FusedSTPNStep.apply(z, state.f, weight, bias, decay, plasticity, row_norm, write,
+                                   read_noise)
     return h, STPNState(h, f)

@@ -9,6 +9,7 @@ from mstpn.atomic import atomic_write_bytes, atomic_write_json
 from mstpn.report.document import Section
 from mstpn.report.reproduce_context import Context, fmt, rel_diff, require_checkpoint, sh
 from mstpn.report.reproduce_pong import PAPER_GAME_FRAMES, play_games
+from mstpn.tasks.pong import ATARI_HZ
 
 PAPER_ROWS = {
     "memristive_total": "memristive synapses, total",
@@ -126,8 +127,8 @@ def energy_part(ctx: Context, sec: Section) -> None:
     a100 = report["gpu_mj"]["a100"]["fp16"]["optimal"]
     ratio = report["ratios"]["synaptic"]["a100.fp16.optimal"]
     frames = statistics.fmean(games["episode_frames"])
-    seconds = frames / 60.0
-    paper_mw = PAPER_MJ["total"] / (PAPER_GAME_FRAMES / 60.0)
+    seconds = frames / ATARI_HZ
+    paper_mw = PAPER_MJ["total"] / (PAPER_GAME_FRAMES / ATARI_HZ)
     sec.text(f"**Our agent** (`{ctx.checkpoint}`, the same {episodes} greedy game(s) as the Pong part, its "
              f"learned biases and its real write sparsity):")
     sec.figure(agent_png, "Energy per game of our m-STPN agent: where the memristive energy goes, for the "

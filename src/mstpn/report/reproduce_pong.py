@@ -13,18 +13,19 @@ from pathlib import Path
 from mstpn.atomic import atomic_write_bytes
 from mstpn.report.document import Section
 from mstpn.report.reproduce_context import Context, fmt, rel_diff, require_checkpoint, sh
+from mstpn.tasks.pong import ATARI_HZ
 
 TARGET_SCORE = 18.0
 """The project's target (issue 4): greedy mean score >= +18 over 10 games."""
 PAPER_SYNAPSES = 169_984
 """STPN synapses of the reference agent, (2592 + 64) x 64 (PAPER.md)."""
-PAPER_GAME_FRAMES = 48.7 * 60
+PAPER_GAME_FRAMES = 48.7 * ATARI_HZ
 """Frames of one game in the paper's energy figure: 35.6 mJ / 0.731 mW = 48.7 s at 60 Hz (PAPER.md)."""
 
 
 def play_games(checkpoint: str | os.PathLike, episodes: int, seed: int, *, gif_frames: list | None = None,
-               gif_max_frames: int | None = None) -> dict:
-    """Greedy games with the checkpoint's agent, the energy probe on for an m-STPN core.
+               gif_max_frames: int | None = None, device: str = "cpu") -> dict:
+    """Greedy games with the checkpoint's agent on torch ``device``, the energy probe on for an m-STPN core.
 
     Returns the play result (``mean_score``, ``scores``, ``episode_steps``, ``episode_frames``) plus
     ``core``, ``frame_skip``, ``trained_frames``, ``synapses``, ``parameters``, and, for an m-STPN
@@ -32,7 +33,7 @@ def play_games(checkpoint: str | os.PathLike, episodes: int, seed: int, *, gif_f
     """
     from mstpn.rl.evaluate import load_agent, play
 
-    agent, saved = load_agent(checkpoint)
+    agent, saved = load_agent(checkpoint, device=device)
     frame_skip = int(saved.get("config", {}).get("frame_skip", 4))
     core = agent.config.core
     probe = core == "mstpn"

@@ -47,13 +47,13 @@ def train(config: A2CConfig, out: str | Path, *, resume: bool = False, progress:
             log_probs.append(log_prob_all.gather(1, action[:, None]).squeeze(1))
             entropies.append(-(log_prob_all.exp() * log_prob_all).sum(-1))
             values.append(value)
-            next_obs, reward, terminated, truncated, _ = env.step(action.numpy())
+            next_obs, reward, terminated, truncated, _ = env.step(action.cpu().numpy())
             done = np.logical_or(terminated, truncated)
             run.tracker.update(reward, done)
-            rewards.append(torch.as_tensor(reward, dtype=torch.float32))
-            dones.append(torch.as_tensor(done, dtype=torch.float32))
+            rewards.append(run.as_tensor(reward))
+            dones.append(run.as_tensor(done))
             state = mask_state(state, 1.0 - dones[-1])
-            obs = torch.from_numpy(next_obs)
+            obs = run.observe(next_obs)
         with torch.no_grad():
             _, next_value, _ = agent(obs, state)
 

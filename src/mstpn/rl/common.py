@@ -1,4 +1,4 @@
-"""Pieces both trainers share: run folders, RNG state, metrics log, action sampling, returns."""
+"""Pieces both trainers share: torch device, RNG state, metrics log, action sampling, returns."""
 
 from __future__ import annotations
 
@@ -6,13 +6,45 @@ import json
 import os
 import platform
 import random
+import re
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from mstpn.devices.noise import NoiseSource
+from mstpn.errors import UserError
+
+DEVICE_NAME = re.compile(r"cpu|cuda(:\d+)?")
+"""Torch devices a run or an evaluation may use: cpu, cuda (the current GPU) or cuda:N."""
+
+
+def check_device_name(name: str, what: str = "--device") -> None:
+    """Refuse a device name other than cpu, cuda or cuda:N (``what`` names the flag or field)."""
+    if not isinstance(name, str) or not DEVICE_NAME.fullmatch(name):
+        raise UserError(f"{what}: must be cpu, cuda or cuda:N (N = GPU index), got {name!r}")
+
+
+def _torch_build() -> str:
+    version = torch.__version__.split("+")[0]
+    build = "CPU build" if torch.version.cuda is None else f"CUDA {torch.version.cuda} build"
+    return f"torch {version}, {build}"
+
+
+def resolve_device(name: str, what: str = "--device") -> torch.device:
+    """The torch device for ``name`` (cpu, cuda, cuda:N), refused clearly when this machine lacks it."""
+    check_device_name(name, what)
+    if name == "cpu":
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise UserError(f"{what} {name}: CUDA is not available on this machine ({_torch_build()}); "
+                        f"use {what} cpu")
+    device = torch.device(name)
+    count = torch.cuda.device_count()
+    if device.index is not None and device.index >= count:
+        raise UserError(f"{what} {name}: this machine has {count} CUDA device(s), "
+                        f"cuda:0 to cuda:{count - 1}")
+    return device
 
 
 def sample_actions(logits: Tensor, generator: torch.Generator) -> Tensor:
@@ -35,30 +67,41 @@ def discounted_advantages(rewards: Tensor, values: Tensor, dones: Tensor, next_v
     return advantages, advantages + values
 
 
-def noise_sources(module: nn.Module) -> list[NoiseSource]:
-    """Every :class:`NoiseSource` held by ``module`` or its children, in a fixed order."""
-    return [m.noise for m in module.modules() if isinstance(getattr(m, "noise", None), NoiseSource)]
+def rng_state(generator: torch.Generator) -> dict:
+    """All random state a run depends on beside the model's own (the m-STPN's noise state is part of
+    its ``state_dict``), for exact resume.
+
+    On CUDA the GPUs' generators are kept too, and ``actions_device`` says which kind of generator
+    drew the actions (a CUDA generator's state does not fit a CPU one).
+    """
+    state = {"torch": torch.get_rng_state(), "actions": generator.get_state(),
+             "actions_device": generator.device.type}
+    if generator.device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
 
 
-def rng_state(module: nn.Module, generator: torch.Generator) -> dict:
-    """All random state a run depends on, for exact resume (the trainers draw from torch only)."""
-    return {"torch": torch.get_rng_state(), "actions": generator.get_state(),
-            "noise": [n.state_dict() for n in noise_sources(module)]}
+def set_rng_state(state: dict, generator: torch.Generator) -> bool:
+    """Restore :func:`rng_state`; False when the action stream cannot continue exactly.
 
-
-def set_rng_state(state: dict, module: nn.Module, generator: torch.Generator) -> None:
+    That happens when a run moves between CPU and CUDA: ``generator`` then keeps its own state.
+    """
     torch.set_rng_state(state["torch"])
+    if generator.device.type == "cuda":
+        for index, cuda_state in enumerate(state.get("cuda", [])[:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(cuda_state, index)
+    if state.get("actions_device", "cpu") != generator.device.type:
+        return False
     generator.set_state(state["actions"])
-    for source, saved in zip(noise_sources(module), state["noise"], strict=True):
-        source.load_state_dict(saved)
+    return True
 
 
-def seed_everything(seed: int) -> torch.Generator:
-    """Seed python, numpy and torch; return the generator used for actions."""
+def seed_everything(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
+    """Seed python, numpy and torch (CPU and CUDA); return the generator used for actions, on ``device``."""
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-    return torch.Generator().manual_seed(seed + 7)
+    return torch.Generator(device=device).manual_seed(seed + 7)
 
 
 def machine_info() -> dict:

@@ -13,20 +13,24 @@ from tqdm import tqdm
 from mstpn.atomic import atomic_write_bytes, atomic_write_json
 from mstpn.devices.params import SrTiO3Params
 from mstpn.errors import UserError
+from mstpn.memory import reuse_freed_memory
 from mstpn.rl.agent import ActorCritic, AgentConfig, mask_state
 from mstpn.rl.checkpoint import load_checkpoint
+from mstpn.rl.common import resolve_device
 from mstpn.tasks.pong import PongConfig, make_pong
 
 DEVICE_BUFFERS = ("tau0", "g_min", "g_max", "a_st")
 
 
-def load_agent(path: str | os.PathLike, device_params: SrTiO3Params | None = None
-               ) -> tuple[ActorCritic, dict]:
+def load_agent(path: str | os.PathLike, device_params: SrTiO3Params | None = None,
+               device: str = "cpu") -> tuple[ActorCritic, dict]:
     """Rebuild the agent stored in a checkpoint; optionally put another device under its m-STPN core.
 
     With ``device_params`` the learned weights, biases and plasticity are kept and the per-synapse
-    device properties are drawn anew for the new device.
+    device properties are drawn anew for the new device. ``device`` is the torch device the agent is
+    moved to (cpu, cuda, cuda:N), whatever device it was trained on.
     """
+    torch_device = resolve_device(device)
     saved = load_checkpoint(path)
     try:
         agent_config = AgentConfig(**saved["agent_config"])
@@ -43,7 +47,7 @@ def load_agent(path: str | os.PathLike, device_params: SrTiO3Params | None = Non
     if unexpected:
         raise UserError(f"{path}: checkpoint does not match the agent (unexpected {unexpected[:3]})")
     agent.eval()
-    return agent, saved
+    return agent.to(torch_device), saved
 
 
 def _frame_skip(saved: dict) -> int:
@@ -57,7 +61,7 @@ def _synapse_view(state: tuple, width: int) -> np.ndarray:
         view = f[:, -f.shape[0]:].abs()
     else:
         view = state[0][0].abs().reshape(1, -1)
-    view = (view / (view.max() + 1e-12)).numpy()
+    view = (view / (view.max() + 1e-12)).cpu().numpy()
     return np.kron((view * 255).astype(np.uint8), np.ones((width // view.shape[0],) * 2, np.uint8)
                    if view.shape[0] > 1 else np.ones((1, 1), np.uint8))
 
@@ -89,9 +93,13 @@ def play(agent: ActorCritic, episodes: int, seed: int, frame_skip: int, *, gif_f
     """
     if episodes < 1:
         raise UserError(f"--episodes: must be >= 1, got {episodes}")
+    reuse_freed_memory()
+    if hasattr(agent.core, "reseed_noise"):
+        agent.core.reseed_noise(seed + 1)  # the device noise follows the game seed: one seed, one result
+    device = next(agent.parameters()).device
     env = make_pong(PongConfig(num_envs=episodes, frame_skip=frame_skip))
     obs, _ = env.reset(seed=seed)
-    obs = torch.from_numpy(obs)
+    obs = torch.from_numpy(obs).to(device)
     state = agent.initial_state(episodes)
     scores = np.zeros(episodes)
     steps = np.zeros(episodes, dtype=np.int64)
@@ -100,21 +108,21 @@ def play(agent: ActorCritic, episodes: int, seed: int, frame_skip: int, *, gif_f
     while not finished.all():
         logits, _, state = agent(obs, state)
         action = logits.argmax(-1)
-        next_obs, reward, terminated, truncated, _ = env.step(action.numpy())
+        next_obs, reward, terminated, truncated, _ = env.step(action.cpu().numpy())
         active = ~finished
         scores[active] += reward[active]
         steps[active] += 1
         done = np.logical_or(terminated, truncated)
         if (gif_frames is not None and not finished[0]
                 and (gif_max_frames is None or len(gif_frames) < gif_max_frames)):
-            gif_frames.append(_gif_frame(obs[0, 0].numpy(), state, (scores[0], 0)))
+            gif_frames.append(_gif_frame(obs[0, 0].cpu().numpy(), state, (scores[0], 0)))
         newly = done & active
         finished |= done
         bar.update(int(newly.sum()))
         if progress and steps.max() % 100 == 0:  # games end together, so show them while they run
             bar.set_postfix_str(f"step {int(steps.max())}, mean score so far {scores.mean():+.1f}")
-        state = mask_state(state, torch.as_tensor(~done, dtype=torch.float32))
-        obs = torch.from_numpy(next_obs)
+        state = mask_state(state, torch.as_tensor(~done, dtype=torch.float32, device=device))
+        obs = torch.from_numpy(next_obs).to(device)
     bar.close()
     env.close()
     return {"mean_score": float(scores.mean()), "scores": scores.tolist(),
@@ -133,19 +141,20 @@ def save_gif(frames: list, path: str | os.PathLike, fps: int = 15) -> None:
 
 def evaluate(checkpoint: str | os.PathLike, episodes: int = 10, seed: int = 0,
              gif: str | os.PathLike | None = None, progress: bool = True,
-             gif_max_frames: int | None = None) -> dict:
+             gif_max_frames: int | None = None, device: str = "cpu") -> dict:
     """Greedy games with a checkpoint's agent: the eval JSON (mean_score, scores, lengths).
 
-    ``gif_max_frames`` caps the GIF at the first frames of the first game (default: the whole game).
+    ``gif_max_frames`` caps the GIF at the first frames of the first game (default: the whole game);
+    ``device`` is the torch device the agent plays on (cpu, cuda, cuda:N).
     """
-    agent, saved = load_agent(checkpoint)
+    agent, saved = load_agent(checkpoint, device=device)
     frames: list | None = [] if gif else None
     result = play(agent, episodes, seed, _frame_skip(saved), gif_frames=frames,
                   gif_max_frames=gif_max_frames, progress=progress)
     if gif:
         save_gif(frames, gif)
     result.update({"checkpoint": str(checkpoint), "core": agent.config.core, "seed": seed,
-                   "episodes": episodes, "trained_frames": saved.get("frames")})
+                   "episodes": episodes, "trained_frames": saved.get("frames"), "torch_device": device})
     return result
 
 

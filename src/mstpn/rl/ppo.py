@@ -59,22 +59,23 @@ def train(config: PPOConfig, out: str | Path, *, resume: bool = False, progress:
 
         # ---- rollout without gradients; remember where every game started
         start_state = type(state)(*(s.detach().clone() for s in state))
-        obs_buf = torch.empty((T, *obs.shape), dtype=obs.dtype)
-        actions, old_log_probs = torch.empty(T, B, dtype=torch.long), torch.empty(T, B)
-        values, rewards, dones = torch.empty(T, B), torch.empty(T, B), torch.empty(T, B)
+        on = {"device": run.device}
+        obs_buf = torch.empty((T, *obs.shape), dtype=obs.dtype, **on)
+        actions, old_log_probs = torch.empty(T, B, dtype=torch.long, **on), torch.empty(T, B, **on)
+        values, rewards, dones = torch.empty(T, B, **on), torch.empty(T, B, **on), torch.empty(T, B, **on)
         with torch.no_grad():
             for t in range(T):
                 obs_buf[t] = obs
                 logits, values[t], state = agent(obs, state)
                 actions[t] = sample_actions(logits, run.generator)
                 old_log_probs[t] = torch.log_softmax(logits, -1).gather(1, actions[t, :, None]).squeeze(1)
-                next_obs, reward, terminated, truncated, _ = env.step(actions[t].numpy())
+                next_obs, reward, terminated, truncated, _ = env.step(actions[t].cpu().numpy())
                 done = np.logical_or(terminated, truncated)
                 run.tracker.update(reward, done)
-                rewards[t] = torch.as_tensor(reward, dtype=torch.float32)
-                dones[t] = torch.as_tensor(done, dtype=torch.float32)
+                rewards[t] = run.as_tensor(reward)
+                dones[t] = run.as_tensor(done)
                 state = mask_state(state, 1.0 - dones[t])
-                obs = torch.from_numpy(next_obs)
+                obs = run.observe(next_obs)
             _, next_value, _ = agent(obs, state)
         advantages, returns = discounted_advantages(rewards, values, dones, next_value,
                                                     config.gamma, config.gae_lambda)
@@ -82,7 +83,7 @@ def train(config: PPOConfig, out: str | Path, *, resume: bool = False, progress:
         # ---- replay: epochs x minibatches of whole games, clipped surrogate
         stats = []
         for _ in range(config.epochs):
-            order = torch.randperm(B, generator=run.generator)
+            order = torch.randperm(B, generator=run.generator, device=run.device)
             for games in order.chunk(config.minibatches):
                 replay_state = type(start_state)(*(s[games] for s in start_state))
                 log_probs, entropies, new_values = [], [], []

@@ -22,11 +22,23 @@ from tqdm import tqdm
 
 from mstpn.atomic import atomic_write_json
 from mstpn.errors import UserError
+from mstpn.memory import reuse_freed_memory
 from mstpn.nn.mstpn import MSTPNConfig
 from mstpn.rl.agent import ActorCritic, AgentConfig
 from mstpn.rl.checkpoint import check_compatible, load_checkpoint, save_checkpoint
-from mstpn.rl.common import MetricsLog, machine_info, rng_state, seed_everything, set_rng_state
-from mstpn.tasks.pong import ATARI_HZ, EpisodeTracker, PongConfig, make_pong
+from mstpn.rl.common import (
+    MetricsLog,
+    check_device_name,
+    machine_info,
+    resolve_device,
+    rng_state,
+    seed_everything,
+    set_rng_state,
+)
+from mstpn.tasks.pong import ATARI_HZ, EpisodeTracker, PongConfig, make_pong, step_duration_s
+
+SAFE_ON_RESUME = ("frames", "torch_threads", "env_threads", "device")
+"""Configuration fields a resumed run may change: its budget, and how and where it is computed."""
 
 
 @dataclass(frozen=True)
@@ -62,6 +74,9 @@ class TrainerConfig:
     """Emulator threads; 0 = all cores, 1 = bit-for-bit reproducible."""
     torch_threads: int = 1
     """Threads torch may use (leave room for the emulators and other work)."""
+    device: str = "cpu"
+    """Torch device of the agent and its tensors: cpu, cuda or cuda:N (the games stay on the CPU).
+    May change on resume; a run continues bit for bit only on the kind of device it started on."""
     checkpoint_every: int = 250
     """Updates between checkpoints (and fresh game starts)."""
     log_every: int = 10
@@ -79,12 +94,13 @@ class TrainerConfig:
                     raise UserError(f"{f.name}: must be {'>= 0' if allowed_zero else '> 0'}, got {value}")
         if self.gamma > 1 or self.gae_lambda > 1:
             raise UserError("gamma and gae_lambda: must be <= 1")
+        check_device_name(self.device, "device")
         if self.agent.core == "mstpn":
             dt_step = self.agent.mstpn.get("dt_step", MSTPNConfig.dt_step)
-            if abs(dt_step - self.frame_skip / ATARI_HZ) > 1e-9:
+            if abs(dt_step - step_duration_s(self.frame_skip)) > 1e-9:
                 raise UserError(f"agent.mstpn.dt_step: must be frame_skip / {ATARI_HZ:g} Hz = "
-                                f"{self.frame_skip / ATARI_HZ:.6g} s (the synapses' real time per step), "
-                                f"got {dt_step:.6g}")
+                                f"{step_duration_s(self.frame_skip):.6g} s (the synapses' real time "
+                                f"per step), got {dt_step:.6g}")
 
     @property
     def steps_per_update(self) -> int:
@@ -108,6 +124,13 @@ class TrainerConfig:
         return cls(**data)
 
 
+def _print_changes(saved: dict, current: dict) -> None:
+    """Say which of the threads and the torch device a resumed run changes (the budget is said apart)."""
+    for key in SAFE_ON_RESUME:
+        if key != "frames" and key in saved and saved[key] != current[key]:
+            print(f"{key}: {saved[key]} -> {current[key]}")
+
+
 class Run:
     """A run folder with its agent, optimizer, games and logs; resumes from its checkpoint."""
 
@@ -115,9 +138,11 @@ class Run:
                  progress: bool) -> None:
         self.config, self.out, self.algo = config, Path(out), algo
         self.ckpt_path = self.out / "checkpoint.pt"
+        self.device = resolve_device(config.device)
+        reuse_freed_memory()
         torch.set_num_threads(config.torch_threads)
-        self.generator = seed_everything(config.seed)
-        self.agent = ActorCritic(config.agent)
+        self.generator = seed_everything(config.seed, self.device)
+        self.agent = ActorCritic(config.agent).to(self.device)  # initialised on the CPU: same weights
         self.optimizer = torch.optim.Adam(self.agent.parameters(), lr=config.lr, eps=config.adam_eps)
         self.tracker = EpisodeTracker(config.num_envs)
         self.start_update, self.wall_before, self.scores = 0, 0.0, []
@@ -146,18 +171,24 @@ class Run:
         if saved.get("kind") != self.algo:
             raise UserError(f"{self.ckpt_path}: a {saved.get('kind')} checkpoint, not {self.algo}")
         current = json.loads(json.dumps(self.config.to_dict()))
-        check_compatible({**saved["config"], "frames": None}, {**current, "frames": None},
-                         "the run configuration", self.ckpt_path)
+        free = dict.fromkeys(SAFE_ON_RESUME)
+        check_compatible({**saved["config"], **free}, {**current, **free}, "the run configuration",
+                         self.ckpt_path)
+        _print_changes(saved["config"], current)
         if current["frames"] != saved["config"].get("frames"):
-            # Only the budget may change: a larger one re-plans the learning-rate decay from here on
-            # exactly as if the run had been started with it.
+            # A larger budget re-plans the learning-rate decay from here on exactly as if the run had
+            # been started with it.
             if self.config.total_updates <= saved["update"]:
                 raise UserError(f"frames: a new budget must exceed the {saved['frames']:,} frames "
                                 f"already trained, got {self.config.frames:,}")
             print(f"budget: {saved['config'].get('frames'):,} -> {self.config.frames:,} frames")
-        self.agent.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        set_rng_state(saved["rng"], self.agent, self.generator)
+        self.agent.load_state_dict(saved["model"])  # copied into the parameters, on self.device
+        self.optimizer.load_state_dict(saved["optimizer"])  # Adam's moments follow the parameters
+        if not set_rng_state(saved["rng"], self.generator):
+            self.generator.manual_seed(self.config.seed * 1_000_003 + saved["update"] + 7)
+            print(f"device: the run moved between CPU and CUDA ({self.config.device} now); the action "
+                  "sampler is reseeded from the update number, so the run goes on reproducibly but "
+                  "not bit for bit as it would have on its old device")
         self.start_update, self.wall_before, self.scores = saved["update"], saved["wall_s"], saved["scores"]
 
     @property
@@ -168,13 +199,21 @@ class Run:
         """Start every game anew (seeded by the update number) with a zero agent state."""
         obs, _ = self.env.reset(seed=self.config.seed * 1_000_003 + update)
         self.tracker.reset()
-        return torch.from_numpy(obs), self.agent.initial_state(self.config.num_envs)
+        return self.observe(obs), self.agent.initial_state(self.config.num_envs)
+
+    def observe(self, obs: np.ndarray) -> torch.Tensor:
+        """The games' frames as a tensor on the run's device."""
+        return torch.from_numpy(obs).to(self.device)
+
+    def as_tensor(self, values: np.ndarray) -> torch.Tensor:
+        """Per-game rewards or done flags as float32 on the run's device."""
+        return torch.as_tensor(values, dtype=torch.float32, device=self.device)
 
     def checkpoint(self, update: int) -> None:
         save_checkpoint(self.ckpt_path, {
             "kind": self.algo, "config": self.config.to_dict(),
             "agent_config": self.config.agent.to_dict(), "model": self.agent.state_dict(),
-            "optimizer": self.optimizer.state_dict(), "rng": rng_state(self.agent, self.generator),
+            "optimizer": self.optimizer.state_dict(), "rng": rng_state(self.generator),
             "update": update, "frames": update * self.config.frames_per_update,
             "wall_s": self.wall_s, "scores": self.scores,
         })

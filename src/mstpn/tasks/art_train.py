@@ -39,7 +39,7 @@ DEFAULT_HIDDEN = {"stpn": 11, "mstpn": 11, "lstm": 9, "rnn": 20}
 """Hidden sizes of the STPN paper's parameter-matched ART models."""
 
 
-def art_mstpn_config(seed: int = 0, **overrides) -> MSTPNConfig:
+def art_mstpn_config(**overrides) -> MSTPNConfig:
     """The m-STPN configuration used on ART: the default SrTiO3 device, every non-ideality on.
 
     Device-to-device, cycle-to-cycle and read noise, quantised pulses, the one-pulse write threshold
@@ -62,7 +62,7 @@ def art_mstpn_config(seed: int = 0, **overrides) -> MSTPNConfig:
       evaluation batches of other sizes would recompile.
     """
     settings: dict = {"dt_step": 0.1, "max_pulses": 128, "pulse_v": 1.0, "pulse_width": 1e-4,
-                      "w_max": 2.0, "plasticity_init": 0.1, "compile": "never", "seed": seed}
+                      "w_max": 2.0, "plasticity_init": 0.1, "compile": "never"}
     settings.update(overrides)
     config = MSTPNConfig(**settings)
     if config.max_pulses * config.pulse_width > config.dt_step:
@@ -146,10 +146,10 @@ def build_model(config: ARTTrainConfig) -> ARTModel:
         core: nn.Module = STPNCell(art.NUM_SYMBOLS, hidden)
     elif config.model == "mstpn":
         try:
-            cfg = art_mstpn_config(config.seed, **config.mstpn)
+            cfg = art_mstpn_config(**config.mstpn)
         except TypeError as exc:
             raise UserError(f"ART m-STPN config: {exc}") from None
-        core = MSTPNCell(art.NUM_SYMBOLS, hidden, config=cfg)
+        core = MSTPNCell(art.NUM_SYMBOLS, hidden, config=cfg, seed=config.seed)
     elif config.model == "lstm":
         core = LSTMCell(art.NUM_SYMBOLS, hidden)
     else:

@@ -24,6 +24,14 @@ ATARI_HZ = 60.0
 """Emulator frames per second of game time (the Atari 2600's NTSC frame rate)."""
 
 
+def step_duration_s(frame_skip: int) -> float:
+    """Game time one agent step lasts (s): ``frame_skip`` frames at :data:`ATARI_HZ`.
+
+    The one place this is computed: the m-STPN's synapses decay over it (``MSTPNConfig.dt_step``).
+    """
+    return frame_skip / ATARI_HZ
+
+
 @dataclass(frozen=True)
 class PongConfig:
     """How the Pong environments are built."""
