@@ -4,7 +4,8 @@ What is timed: one truncated-BPTT window, i.e. ``--steps`` (20) STPN steps forwa
 detached state, a scalar loss on every step's h, and the backward through the whole window
 (I = 2592, H = 64, batch 16 by default). Variants:
 
-- ``fused``: :class:`mstpn.nn.STPNCell` (``fused=True``: :class:`mstpn.nn.stpn_step.FusedSTPNStep`);
+- ``fused``: :class:`mstpn.nn.STPNCell` (``fused=True``; at this size ``compile="auto"`` runs it as
+  :class:`mstpn.nn.stpn_step.CompiledSTPNStep`, two ``torch.compile``d kernels);
 - ``reference``: the same cell with ``fused=False``, i.e. :func:`mstpn.nn.stpn_step.reference_step`
   in a loop, differentiated by autograd.
 
@@ -20,7 +21,8 @@ Memory, two honest measures:
   set-up and no window (imports and set-up cancel). Large tensors are mmapped by
   glibc and returned on free, so RSS follows tensor memory closely.
 
-Output: JSON (``--out``, default benchmarks/results/stpn_step.json) with times, ratio, memory, machine.
+Output: JSON (``--out``, default benchmarks/results/stpn_step.json; the README's 2-thread figures are
+``--threads 2 --out benchmarks/results/stpn_step_2threads.json``) with times, ratio, memory, machine.
 """
 
 from __future__ import annotations
