@@ -271,6 +271,8 @@ PONG_EPILOG = """examples:
   mstpn pong train --out runs/mstpn --resume --device cuda      ... on a GPU (threads and device may change)
   mstpn pong export runs/mstpn --out checkpoints/pong_mstpn.pt   the agent alone, and its learning curve
   mstpn pong eval checkpoints/pong_mstpn.pt --episodes 10 --gif game.gif --json eval.json
+  mstpn pong eval checkpoints/pong_mstpn.pt --seed 1 --mode sticky --json sticky.json   test seed 1, sticky
+  mstpn pong eval checkpoints/pong_mstpn.pt --split raw --seed 0 --json raw.json   the env seed as given
   tensorboard --logdir runs                           watch the learning curves
 """
 
@@ -293,9 +295,10 @@ def _add_pong(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--out", required=True, help="run folder (config, checkpoint, metrics, tb/)")
     train.add_argument("--resume", action="store_true",
                        help="continue the run in --out from its checkpoint; only --frames, --torch-threads, "
-                            "--env-threads, --device and --no-progress may change, any other flag must "
-                            "repeat the stored value")
-    train.add_argument("--seed", type=int, help="seed of weights, actions, noise and games (default 0)")
+                            "--env-threads, --device, --validate-every, --validation-games and "
+                            "--no-progress may change, any other flag must repeat the stored value")
+    train.add_argument("--seed", type=int,
+                       help="seed of weights, actions, noise and training games, 0-900 (default 0)")
     train.add_argument("--num-envs", type=int, help="parallel games (default 16)")
     train.add_argument("--frame-skip", type=int, help="frames per step (default 4); 1 = the reference")
     train.add_argument("--rollout", type=int,
@@ -308,15 +311,28 @@ def _add_pong(sub: argparse._SubParsersAction) -> None:
                                         "cuda:N; the games stay on the CPU")
     train.add_argument("--checkpoint-every", type=int,
                        help="updates between checkpoints (default: the algorithm's)")
+    train.add_argument("--validate-every", type=int,
+                       help="frames between validations, greedy games on the validation seeds whose best "
+                            "agent is kept as best.pt (default 1,000,000; 0 = never)")
+    train.add_argument("--validation-games", type=int, help="games per validation (default 10)")
     train.add_argument("--device-params", help="SrTiO3Params JSON for the mstpn core (e.g. from device fit)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(handler=_pong_train)
 
-    ev = psub.add_parser("eval", help="play greedy games with a checkpoint",
+    ev = psub.add_parser("eval", help="play games with a checkpoint (greedy on the test seeds by default)",
                          epilog=PONG_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     ev.add_argument("checkpoint", help="checkpoint file (e.g. checkpoints/pong_mstpn.pt)")
     ev.add_argument("--episodes", type=int, default=10, help="games to play (default 10)")
-    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--seed", type=int, default=0,
+                    help="evaluation seed within the split, 0-999 (default 0); with --split raw the env seed")
+    ev.add_argument("--split", choices=("test", "validation", "raw"), default="test",
+                    help="seed set: test (default; the games reported numbers come from), validation (the "
+                         "games checkpoints are chosen on), raw (--seed is the env seed itself)")
+    ev.add_argument("--mode", choices=("greedy", "sample", "epsilon", "sticky"), default="greedy",
+                    help="greedy (default, the paper's explore=False), sample from the policy, "
+                         "epsilon-greedy, or greedy with the emulator's sticky actions")
+    ev.add_argument("--epsilon", type=float, default=0.01, help="random-action probability of --mode epsilon")
+    ev.add_argument("--sticky", type=float, default=0.25, help="repeat probability of --mode sticky")
     ev.add_argument("--gif", help="write a GIF of the first game beside the synaptic state")
     ev.add_argument("--gif-max-frames", type=int, default=None,
                     help="keep only the first N steps of the game in the GIF (default: all)")
@@ -327,7 +343,9 @@ def _add_pong(sub: argparse._SubParsersAction) -> None:
 
     export = psub.add_parser("export", help="write a run's trained agent (and its learning curve) to a file",
                              epilog=PONG_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    export.add_argument("run", help="run folder (holds checkpoint.pt and metrics.jsonl)")
+    export.add_argument("run", help="run folder (holds checkpoint.pt, best.pt and metrics.jsonl)")
+    export.add_argument("--which", choices=("latest", "best"), default="latest",
+                        help="the run's latest checkpoint (default) or its best on the validation games")
     export.add_argument("--out", required=True,
                         help="agent file to write, e.g. checkpoints/pong_mstpn.pt; its learning curve goes "
                              "beside it as <name>_curve.png")
@@ -359,7 +377,7 @@ def _new_run_config(args: argparse.Namespace) -> tuple[ModuleType, TrainerConfig
     mstpn = {"dt_step": dt_step} if core == "mstpn" and dt_step != MSTPNConfig.dt_step else {}
     overrides = {"agent": AgentConfig(core=core, device_params=device, mstpn=mstpn)}
     for name in ("frames", "seed", "num_envs", "frame_skip", "rollout", "lr", "env_threads",
-                 "torch_threads", "device", "checkpoint_every"):
+                 "torch_threads", "device", "checkpoint_every", "validate_every", "validation_games"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     return module, config_cls(**overrides)
@@ -398,7 +416,7 @@ def _pong_export(args: argparse.Namespace) -> int:
     from mstpn.tasks.art_report import MODEL_NAMES
 
     out = Path(args.out)
-    info = export_agent(args.run, out)
+    info = export_agent(args.run, out, args.which)
     curve = curve_path(out)
     label = MODEL_NAMES[info["agent_config"]["core"]]
     plot_learning_curves({label: args.run}, curve)
@@ -409,12 +427,14 @@ def _pong_export(args: argparse.Namespace) -> int:
 
 
 def _pong_eval(args: argparse.Namespace) -> int:
-    from mstpn.rl.evaluate import evaluate, write_eval_json
+    from mstpn.rl.evaluate import PlayMode, evaluate, write_eval_json
 
+    mode = PlayMode(args.mode, epsilon=args.epsilon, sticky=args.sticky)
     result = evaluate(args.checkpoint, args.episodes, args.seed, args.gif,
-                      gif_max_frames=args.gif_max_frames, device=args.device)
+                      gif_max_frames=args.gif_max_frames, device=args.device, split=args.split, mode=mode)
     write_eval_json(result, args.json)
-    print(f"mean score {result['mean_score']:+.2f} over {args.episodes} games: {result['scores']}")
+    print(f"{args.mode}, {args.split} seed {args.seed}: mean score {result['mean_score']:+.2f} over "
+          f"{args.episodes} games, {result['lost']} lost: {result['scores']}")
     return 0
 
 

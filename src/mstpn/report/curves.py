@@ -29,7 +29,8 @@ def _has_score(row: dict) -> bool:
 
 def plot_learning_curves(runs: dict[str, str | os.PathLike], out: str | os.PathLike,
                          title: str = "Pong learning curves") -> None:
-    """One PNG, two panels: mean score of the last 20 training games vs frames and vs hours."""
+    """One PNG, two panels: mean score of the last 20 training games vs frames and vs hours, and the
+    greedy score on the validation games (dots) where the run was validated."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -38,20 +39,26 @@ def plot_learning_curves(runs: dict[str, str | os.PathLike], out: str | os.PathL
     fig, (ax_f, ax_t) = plt.subplots(1, 2, figsize=(11, 4), sharey=True)
     for index, (label, run) in enumerate(runs.items()):
         color = f"C{index}"  # one colour per run in both panels, even when a run has no curve
-        rows = [r for r in read_metrics(run) if _has_score(r)]
+        metrics = read_metrics(run)
+        checks = [r for r in metrics if "validation_score" in r]
+        if checks:
+            for ax, key, scale in ((ax_f, "frames", 1e6), (ax_t, "wall_s", 3600)):
+                ax.plot([r[key] / scale for r in checks], [r["validation_score"] for r in checks], "o",
+                        ms=3.5, color=color, label=f"{label}, validation (greedy)" if ax is ax_f else None)
+        rows = [r for r in metrics if _has_score(r)]
         if not rows:  # still in the legend, so a missing curve is explained, not silently absent
             ax_f.plot([], [], color=color, label=f"{label} (no finished games yet)")
             continue
         frames = np.array([r["frames"] for r in rows]) / 1e6
         hours = np.array([r["wall_s"] for r in rows]) / 3600
         score = np.array([r["score_mean20"] for r in rows])
-        ax_f.plot(frames, score, color=color, label=label)
+        ax_f.plot(frames, score, color=color, label=f"{label}, training (sampled)")
         ax_t.plot(hours, score, color=color)
     for ax, xlabel in ((ax_f, "emulator frames (millions)"), (ax_t, "wall-clock (hours, this 2-core CPU)")):
         ax.axhline(18, color="grey", lw=0.8, ls="--")
         ax.set_xlabel(xlabel)
         ax.grid(alpha=0.3)
-    ax_f.set_ylabel("score, mean of last 20 training games")
+    ax_f.set_ylabel("score (training: mean of last 20 games)")
     ax_f.set_ylim(-21.5, 21.5)
     ax_f.legend(loc="upper left")
     ax_t.text(0.01, 18.4, "+18: target of the greedy evaluation", color="grey",

@@ -25,13 +25,15 @@ PAPER_GAME_FRAMES = 48.7 * ATARI_HZ
 
 def play_games(checkpoint: str | os.PathLike, episodes: int, seed: int, *, gif_frames: list | None = None,
                gif_max_frames: int | None = None, device: str = "cpu") -> dict:
-    """Greedy games with the checkpoint's agent on torch ``device``, the energy probe on for an m-STPN core.
+    """Greedy games on test seed ``seed`` with the checkpoint's agent on torch ``device``, the energy
+    probe on for an m-STPN core.
 
     Returns the play result (``mean_score``, ``scores``, ``episode_steps``, ``episode_frames``) plus
     ``core``, ``frame_skip``, ``trained_frames``, ``synapses``, ``parameters``, and, for an m-STPN
     core, ``records`` (the probe's per-step records) and ``cell``.
     """
     from mstpn.rl.evaluate import load_agent, play
+    from mstpn.tasks.pong import game_seed
 
     agent, saved = load_agent(checkpoint, device=device)
     frame_skip = int(saved.get("config", {}).get("frame_skip", 4))
@@ -39,8 +41,8 @@ def play_games(checkpoint: str | os.PathLike, episodes: int, seed: int, *, gif_f
     probe = core == "mstpn"
     if probe:
         agent.core.enable_energy_probe()
-    result = play(agent, episodes, seed, frame_skip, gif_frames=gif_frames, gif_max_frames=gif_max_frames,
-                  progress=False)
+    result = play(agent, episodes, game_seed("test", seed, episodes), frame_skip, gif_frames=gif_frames,
+                  gif_max_frames=gif_max_frames, progress=False)
     if probe:
         result["records"] = agent.core.energy_log
         result["cell"] = agent.core
@@ -84,13 +86,13 @@ def pong_part(ctx: Context, sec: Section) -> None:
     sec.command(sh("mstpn", "pong", "eval", ckpt, "--episodes", episodes, "--seed", ctx.seed,
                    "--gif", gif, "--json", eval_json) + "   # its GIF holds the whole first game")
     require_checkpoint(ckpt)
-    ctx.say(f"{episodes} greedy game(s)")
+    ctx.say(f"{episodes} greedy game(s) on the test seeds")
     frames: list = []
     games = play_games(ckpt, episodes, ctx.seed, gif_frames=frames, gif_max_frames=ctx.budget.gif_frames)
     if "records" in games:
         ctx.shared["pong_games"] = games
     record = {k: games[k] for k in ("mean_score", "scores", "episode_steps", "episode_frames")}
-    record.update(checkpoint=str(ckpt), core=games["core"], seed=ctx.seed, episodes=episodes,
+    record.update(checkpoint=str(ckpt), core=games["core"], split="test", seed=ctx.seed, episodes=episodes,
                   trained_frames=games["trained_frames"])
     write_eval_json(record, eval_json)
     save_gif(compact_frames(frames), gif)
@@ -123,7 +125,7 @@ def pong_part(ctx: Context, sec: Section) -> None:
         ["frame skip", "1 (none)", str(games["frame_skip"]), "—", "documented adaptation (DESIGN.md)"],
         ["training frames", "up to 1e8", "—" if trained is None else f"{trained:,}", "—", ""],
     ], caption=f"Checkpoint `{ckpt}`, {games['parameters']:,} trainable parameters; greedy actions "
-               f"(argmax), seed {ctx.seed}.")
+               f"(argmax), test seed {ctx.seed} (games nobody chose the agent on).")
     sec.table(["game", "score", "agent steps", "emulator frames"],
               [[str(i + 1), f"{s:+.0f}", str(n), str(f)] for i, (s, n, f) in
                enumerate(zip(scores, games["episode_steps"], frames_per_game, strict=True))])

@@ -1,9 +1,13 @@
-"""Greedy evaluation of a trained agent: scores, game lengths, a GIF with the synapses beside the game."""
+"""Evaluation of a trained agent: scores and game lengths on a seed split, in greedy, sampled,
+epsilon-greedy or sticky-action play, and a GIF with the synapses beside the game."""
 
 from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -16,10 +20,65 @@ from mstpn.errors import UserError
 from mstpn.memory import reuse_freed_memory
 from mstpn.rl.agent import ActorCritic, AgentConfig, mask_state
 from mstpn.rl.checkpoint import load_checkpoint
-from mstpn.rl.common import resolve_device
-from mstpn.tasks.pong import PongConfig, make_pong
+from mstpn.rl.common import resolve_device, sample_actions
+from mstpn.tasks.pong import PongConfig, game_seed, make_pong
 
 DEVICE_BUFFERS = ("tau0", "g_min", "g_max", "a_st")
+MODES = ("greedy", "sample", "epsilon", "sticky")
+
+
+@dataclass(frozen=True)
+class PlayMode:
+    """How the agent picks its actions in evaluation games."""
+
+    name: str = "greedy"
+    """greedy: the most likely action (the paper's explore=False); sample: drawn from the policy;
+    epsilon: greedy, but a uniformly random action with probability ``epsilon``; sticky: greedy, and
+    the emulator repeats the previous action with probability ``sticky`` (as ALE/Pong-v5 does)."""
+    epsilon: float = 0.01
+    """Probability of a random action in epsilon mode (1)."""
+    sticky: float = 0.25
+    """Probability that the emulator repeats the previous action in sticky mode (1)."""
+
+    def __post_init__(self) -> None:
+        if self.name not in MODES:
+            raise UserError(f"--mode: must be one of {', '.join(MODES)}, got {self.name!r}")
+        if not 0.0 <= self.epsilon <= 1.0:
+            raise UserError(f"--epsilon: must be in [0, 1], got {self.epsilon}")
+        if not 0.0 <= self.sticky < 1.0:
+            raise UserError(f"--sticky: must be in [0, 1), got {self.sticky}")
+
+    def describe(self) -> dict:
+        """The mode and the one parameter it uses, for result files."""
+        extra = {"epsilon": {"epsilon": self.epsilon}, "sticky": {"sticky": self.sticky}}
+        return {"mode": self.name, **extra.get(self.name, {})}
+
+    def actions(self, logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """One action per game from the policy's ``logits``."""
+        if self.name == "sample":
+            return sample_actions(logits, generator)
+        action = logits.argmax(-1)
+        if self.name == "epsilon":
+            shape, device = action.shape, action.device
+            explore = torch.rand(shape, generator=generator, device=device) < self.epsilon
+            random = torch.randint(0, logits.shape[-1], shape, generator=generator, device=device)
+            action = torch.where(explore, random, action)
+        return action
+
+
+@contextmanager
+def noise_seeded(agent: ActorCritic, seed: int) -> Iterator[None]:
+    """Play with the m-STPN's device noise restarted from ``seed``; the agent's own stream is restored."""
+    core = agent.core
+    if not hasattr(core, "reseed_noise"):
+        yield
+        return
+    own = core.noise
+    core.reseed_noise(seed)
+    try:
+        yield
+    finally:
+        core.noise = own
 
 
 def load_agent(path: str | os.PathLike, device_params: SrTiO3Params | None = None,
@@ -84,20 +143,25 @@ def _gif_frame(obs: np.ndarray, state: tuple, score: tuple[float, float]):
 
 
 @torch.no_grad()
-def play(agent: ActorCritic, episodes: int, seed: int, frame_skip: int, *, gif_frames: list | None = None,
+def play(agent: ActorCritic, episodes: int, seed: int, frame_skip: int, *, mode: PlayMode | None = None,
+         max_frames: int = PongConfig.max_episode_frames, gif_frames: list | None = None,
          gif_max_frames: int | None = None, progress: bool = True) -> dict:
-    """Play ``episodes`` greedy games in parallel, each to its end; scores and lengths per game.
+    """Play ``episodes`` games in parallel from env seed ``seed``, each to its end; scores and lengths.
 
-    With ``gif_frames``, the frames of game 0 are appended to it: all of them, or its first
-    ``gif_max_frames`` (the game itself is still played to its end).
+    The device noise and the action draws follow ``seed`` (one seed, one result), and the agent's
+    own noise stream is left as it was, so games can be played in the middle of training.
+    ``max_frames`` cuts games at that many emulator frames. With ``gif_frames``, the frames of game 0
+    are appended to it: all of them, or its first ``gif_max_frames``.
     """
     if episodes < 1:
         raise UserError(f"--episodes: must be >= 1, got {episodes}")
+    mode = mode or PlayMode()
     reuse_freed_memory()
-    if hasattr(agent.core, "reseed_noise"):
-        agent.core.reseed_noise(seed + 1)  # the device noise follows the game seed: one seed, one result
     device = next(agent.parameters()).device
-    env = make_pong(PongConfig(num_envs=episodes, frame_skip=frame_skip))
+    generator = torch.Generator(device=device).manual_seed(seed)
+    sticky = mode.sticky if mode.name == "sticky" else 0.0
+    env = make_pong(PongConfig(num_envs=episodes, frame_skip=frame_skip, repeat_action_probability=sticky,
+                               max_episode_frames=max_frames))
     obs, _ = env.reset(seed=seed)
     obs = torch.from_numpy(obs).to(device)
     state = agent.initial_state(episodes)
@@ -105,28 +169,30 @@ def play(agent: ActorCritic, episodes: int, seed: int, frame_skip: int, *, gif_f
     steps = np.zeros(episodes, dtype=np.int64)
     finished = np.zeros(episodes, dtype=bool)
     bar = tqdm(total=episodes, unit="game", disable=not progress, desc="playing")
-    while not finished.all():
-        logits, _, state = agent(obs, state)
-        action = logits.argmax(-1)
-        next_obs, reward, terminated, truncated, _ = env.step(action.cpu().numpy())
-        active = ~finished
-        scores[active] += reward[active]
-        steps[active] += 1
-        done = np.logical_or(terminated, truncated)
-        if (gif_frames is not None and not finished[0]
-                and (gif_max_frames is None or len(gif_frames) < gif_max_frames)):
-            gif_frames.append(_gif_frame(obs[0, 0].cpu().numpy(), state, (scores[0], 0)))
-        newly = done & active
-        finished |= done
-        bar.update(int(newly.sum()))
-        if progress and steps.max() % 100 == 0:  # games end together, so show them while they run
-            bar.set_postfix_str(f"step {int(steps.max())}, mean score so far {scores.mean():+.1f}")
-        state = mask_state(state, torch.as_tensor(~done, dtype=torch.float32, device=device))
-        obs = torch.from_numpy(next_obs).to(device)
+    with noise_seeded(agent, seed + 1):  # + 1: the cells' convention (noise = seed + 1)
+        while not finished.all():
+            logits, _, state = agent(obs, state)
+            action = mode.actions(logits, generator)
+            next_obs, reward, terminated, truncated, _ = env.step(action.cpu().numpy())
+            active = ~finished
+            scores[active] += reward[active]
+            steps[active] += 1
+            done = np.logical_or(terminated, truncated)
+            if (gif_frames is not None and not finished[0]
+                    and (gif_max_frames is None or len(gif_frames) < gif_max_frames)):
+                gif_frames.append(_gif_frame(obs[0, 0].cpu().numpy(), state, (scores[0], 0)))
+            newly = done & active
+            finished |= done
+            bar.update(int(newly.sum()))
+            if progress and steps.max() % 100 == 0:  # games end together, so show them while they run
+                bar.set_postfix_str(f"step {int(steps.max())}, mean score so far {scores.mean():+.1f}")
+            state = mask_state(state, torch.as_tensor(~done, dtype=torch.float32, device=device))
+            obs = torch.from_numpy(next_obs).to(device)
     bar.close()
     env.close()
     return {"mean_score": float(scores.mean()), "scores": scores.tolist(),
-            "episode_steps": steps.tolist(), "episode_frames": (steps * frame_skip).tolist()}
+            "episode_steps": steps.tolist(), "episode_frames": (steps * frame_skip).tolist(),
+            "lost": int((scores < 0).sum()), **mode.describe()}
 
 
 def save_gif(frames: list, path: str | os.PathLike, fps: int = 15) -> None:
@@ -141,20 +207,25 @@ def save_gif(frames: list, path: str | os.PathLike, fps: int = 15) -> None:
 
 def evaluate(checkpoint: str | os.PathLike, episodes: int = 10, seed: int = 0,
              gif: str | os.PathLike | None = None, progress: bool = True,
-             gif_max_frames: int | None = None, device: str = "cpu") -> dict:
-    """Greedy games with a checkpoint's agent: the eval JSON (mean_score, scores, lengths).
+             gif_max_frames: int | None = None, device: str = "cpu", split: str = "test",
+             mode: PlayMode | None = None) -> dict:
+    """Games with a checkpoint's agent on evaluation ``seed`` of ``split``: the eval JSON.
 
-    ``gif_max_frames`` caps the GIF at the first frames of the first game (default: the whole game);
+    ``split`` is test (default: the games our reported numbers come from), validation (the games
+    checkpoints are chosen on) or raw (``seed`` is the env seed itself). ``mode`` says how actions are
+    picked (default greedy). ``gif_max_frames`` caps the GIF at the first frames of the first game;
     ``device`` is the torch device the agent plays on (cpu, cuda, cuda:N).
     """
+    start = game_seed(split, seed, episodes)
     agent, saved = load_agent(checkpoint, device=device)
     frames: list | None = [] if gif else None
-    result = play(agent, episodes, seed, _frame_skip(saved), gif_frames=frames,
+    result = play(agent, episodes, start, _frame_skip(saved), mode=mode, gif_frames=frames,
                   gif_max_frames=gif_max_frames, progress=progress)
     if gif:
         save_gif(frames, gif)
-    result.update({"checkpoint": str(checkpoint), "core": agent.config.core, "seed": seed,
-                   "episodes": episodes, "trained_frames": saved.get("frames"), "torch_device": device})
+    result.update({"checkpoint": str(checkpoint), "core": agent.config.core, "split": split, "seed": seed,
+                   "game_seed": start, "episodes": episodes, "trained_frames": saved.get("frames"),
+                   "torch_device": device})
     return result
 
 

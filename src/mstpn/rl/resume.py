@@ -53,7 +53,9 @@ class ResumeFlag:
 
 RESUME_FLAGS = tuple(ResumeFlag(*spec) for spec in (
     ("--frames", "frames"), ("--torch-threads", "torch_threads"), ("--env-threads", "env_threads"),
-    ("--device", "device"), ("--algo", "algo"), ("--core", "agent.core"), ("--seed", "seed"),
+    ("--device", "device"), ("--validate-every", "validate_every"),
+    ("--validation-games", "validation_games"), ("--algo", "algo"), ("--core", "agent.core"),
+    ("--seed", "seed"),
     ("--num-envs", "num_envs"), ("--frame-skip", "frame_skip"), ("--rollout", "rollout"),
     ("--lr", "lr"), ("--checkpoint-every", "checkpoint_every"),
     ("--device-params", "agent.device_params", _device_params),

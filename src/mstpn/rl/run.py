@@ -35,10 +35,21 @@ from mstpn.rl.common import (
     seed_everything,
     set_rng_state,
 )
-from mstpn.tasks.pong import ATARI_HZ, EpisodeTracker, PongConfig, make_pong, step_duration_s
+from mstpn.tasks.pong import (
+    ATARI_HZ,
+    MAX_TRAINING_SEED,
+    SPLIT_STRIDE,
+    EpisodeTracker,
+    PongConfig,
+    game_seed,
+    make_pong,
+    step_duration_s,
+)
 
-SAFE_ON_RESUME = ("frames", "torch_threads", "env_threads", "device")
-"""Configuration fields a resumed run may change: its budget, and how and where it is computed."""
+SAFE_ON_RESUME = ("frames", "torch_threads", "env_threads", "device", "validate_every", "validation_games",
+                  "validation_max_frames")
+"""Configuration fields a resumed run may change: its budget, how and where it is computed, and how
+often it is validated (validation games do not touch the training's random streams)."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,13 @@ class TrainerConfig:
     May change on resume; a run continues bit for bit only on the kind of device it started on."""
     checkpoint_every: int = 250
     """Updates between checkpoints (and fresh game starts)."""
+    validate_every: int = 1_000_000
+    """Emulator frames between validations: greedy games on the validation seeds, scored into
+    metrics.jsonl and TensorBoard; the best-scoring agent is kept as best.pt. 0 = never."""
+    validation_games: int = 10
+    """Greedy games per validation (1-1000)."""
+    validation_max_frames: int = 108_000
+    """Emulator frames after which a validation game is cut (the full 30 minutes by default)."""
     log_every: int = 10
     """Updates between log lines."""
     agent: AgentConfig = field(default_factory=AgentConfig)
@@ -89,11 +107,16 @@ class TrainerConfig:
             value = getattr(self, f.name)
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 allowed_zero = f.name in ("seed", "env_threads", "gae_lambda", "entropy_coef",
-                                          "value_coef")
+                                          "value_coef", "validate_every")
                 if value < 0 or (value == 0 and not allowed_zero):
                     raise UserError(f"{f.name}: must be {'>= 0' if allowed_zero else '> 0'}, got {value}")
         if self.gamma > 1 or self.gae_lambda > 1:
             raise UserError("gamma and gae_lambda: must be <= 1")
+        if self.seed > MAX_TRAINING_SEED:
+            raise UserError(f"seed: must be <= {MAX_TRAINING_SEED} (training games stay apart from the "
+                            f"validation and test seeds), got {self.seed}")
+        if self.validation_games > SPLIT_STRIDE:
+            raise UserError(f"validation_games: must be <= {SPLIT_STRIDE}, got {self.validation_games}")
         check_device_name(self.device, "device")
         if self.agent.core == "mstpn":
             dt_step = self.agent.mstpn.get("dt_step", MSTPNConfig.dt_step)
@@ -146,6 +169,8 @@ class Run:
         self.optimizer = torch.optim.Adam(self.agent.parameters(), lr=config.lr, eps=config.adam_eps)
         self.tracker = EpisodeTracker(config.num_envs)
         self.start_update, self.wall_before, self.scores = 0, 0.0, []
+        self.best: dict | None = None
+        """The best validation so far: score, update, frames (its agent is best.pt)."""
         if resume:
             self._restore()
         elif self.ckpt_path.exists():
@@ -190,6 +215,7 @@ class Run:
                   "sampler is reseeded from the update number, so the run goes on reproducibly but "
                   "not bit for bit as it would have on its old device")
         self.start_update, self.wall_before, self.scores = saved["update"], saved["wall_s"], saved["scores"]
+        self.best = saved.get("best_validation")
 
     @property
     def wall_s(self) -> float:
@@ -209,14 +235,32 @@ class Run:
         """Per-game rewards or done flags as float32 on the run's device."""
         return torch.as_tensor(values, dtype=torch.float32, device=self.device)
 
-    def checkpoint(self, update: int) -> None:
-        save_checkpoint(self.ckpt_path, {
+    def checkpoint(self, update: int, path: Path | None = None) -> None:
+        """The whole run state after ``update`` updates, to checkpoint.pt (or ``path``), atomically."""
+        save_checkpoint(path or self.ckpt_path, {
             "kind": self.algo, "config": self.config.to_dict(),
             "agent_config": self.config.agent.to_dict(), "model": self.agent.state_dict(),
             "optimizer": self.optimizer.state_dict(), "rng": rng_state(self.generator),
             "update": update, "frames": update * self.config.frames_per_update,
-            "wall_s": self.wall_s, "scores": self.scores,
+            "wall_s": self.wall_s, "scores": self.scores, "best_validation": self.best,
         })
+
+    def validate(self, update: int) -> None:
+        """Greedy games on the validation seeds; log the score, keep the best agent as best.pt."""
+        from mstpn.rl.evaluate import play
+
+        cfg = self.config
+        games = cfg.validation_games
+        result = play(self.agent, games, game_seed("validation", 0, games), cfg.frame_skip,
+                      max_frames=cfg.validation_max_frames, progress=False)
+        frames, score = update * cfg.frames_per_update, result["mean_score"]
+        self.metrics.append({"update": update, "frames": frames, "wall_s": round(self.wall_s, 2),
+                             "validation_score": score, "validation_lost": result["lost"],
+                             "validation_games": games})
+        self.writer.add_scalar("validation/greedy_score", score, update * cfg.steps_per_update)
+        if self.best is None or score > self.best["score"]:
+            self.best = {"score": score, "lost": result["lost"], "update": update, "frames": frames}
+            self.checkpoint(update, self.out / "best.pt")
 
     def begin_update(self, update: int, obs: torch.Tensor, state: tuple) -> tuple[torch.Tensor, tuple, float]:
         """Checkpoint and restart the games when due; set the decayed learning rate."""
@@ -234,6 +278,9 @@ class Run:
         self.tracker.finished.clear()
         self.bar.update(self.config.frames_per_update)
         done = update + 1
+        every, fpu = self.config.validate_every, self.config.frames_per_update
+        if every and done * fpu // every > update * fpu // every:
+            self.validate(done)
         if done % self.config.log_every and done != self.config.total_updates:
             return
         recent = float(np.mean(self.scores[-20:])) if self.scores else float("nan")

@@ -80,6 +80,31 @@ def make_pong(config: PongConfig):
     )
 
 
+GAME_SPLITS = ("validation", "test", "raw")
+"""Seed sets of evaluation games: ``validation`` (for choosing checkpoints), ``test`` (only for the
+numbers we report), ``raw`` (the seed as given, as before the split existed)."""
+SPLIT_BASE = {"validation": 1_000_000_000, "test": 2_000_000_000, "raw": 0}
+"""First game seed of each split. Training games start from ``seed * 1_000_003 + update`` with
+``seed <= MAX_TRAINING_SEED``, always below 1e9, so the three never share a game."""
+SPLIT_STRIDE = 1_000
+"""Game seeds between consecutive evaluation seeds of a split: up to 1,000 games per evaluation."""
+MAX_TRAINING_SEED = 900
+"""Largest training seed that keeps training games below the validation split's seeds."""
+
+
+def game_seed(split: str, seed: int, games: int = 1) -> int:
+    """The env reset seed of evaluation ``seed`` of ``split`` (the vector env gives game i seed + i)."""
+    if split not in GAME_SPLITS:
+        raise UserError(f"--split: must be one of {', '.join(GAME_SPLITS)}, got {split!r}")
+    if split == "raw":
+        return seed
+    if not 0 <= seed < 1_000:
+        raise UserError(f"--seed: must be in [0, 999] for the {split} split, got {seed}")
+    if not 1 <= games <= SPLIT_STRIDE:
+        raise UserError(f"--episodes: must be in [1, {SPLIT_STRIDE}] for the {split} split, got {games}")
+    return SPLIT_BASE[split] + SPLIT_STRIDE * seed
+
+
 class EpisodeTracker:
     """Running score and length of every game; collects finished episodes."""
 
