@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/mstpn reproduce --out out/demo
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks results
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

@@ -313,7 +313,7 @@ def _add_pong(sub: argparse._SubParsersAction) -> None:
                        help="updates between checkpoints (default: the algorithm's)")
     train.add_argument("--validate-every", type=int,
                        help="frames between validations, greedy games on the validation seeds whose best "
-                            "agent is kept as best.pt (default 1,000,000; 0 = never)")
+                            "agent is kept as best.pt (default 2,000,000; 0 = never)")
     train.add_argument("--validation-games", type=int, help="games per validation (default 10)")
     train.add_argument("--device-params", help="SrTiO3Params JSON for the mstpn core (e.g. from device fit)")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
