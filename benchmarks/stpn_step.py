@@ -41,16 +41,17 @@ import torch
 
 from mstpn.atomic import atomic_write_json
 from mstpn.nn import STPNCell
+from mstpn.rl.common import resolve_device
 
 VARIANTS = ("fused", "reference")
 DEFAULT_OUT = Path(__file__).parent / "results" / "stpn_step.json"
 
 
 def setup(args: argparse.Namespace, seed: int = 0):
-    """Cell, inputs (steps, B, I) and a carried, detached state, all seeded."""
+    """Cell, inputs (steps, B, I) and a carried, detached state, all seeded, on ``args.device``."""
     torch.manual_seed(seed)
-    cell = STPNCell(args.input, args.hidden)
-    xs = torch.rand(args.steps, args.batch, args.input)  # post-ReLU conv features are >= 0
+    cell = STPNCell(args.input, args.hidden).to(args.device)
+    xs = torch.rand(args.steps, args.batch, args.input).to(args.device)  # post-ReLU features are >= 0
     with torch.no_grad():  # a realistic carried state: a few steps in, F non-zero
         state = None
         for t in range(3):
@@ -67,6 +68,8 @@ def window(cell: STPNCell, xs: torch.Tensor, state, fused: bool) -> torch.Tensor
         h, state = cell(x, state)
         loss = loss + h.sum()
     loss.backward()
+    if loss.is_cuda:
+        torch.cuda.synchronize()
     return loss.detach()
 
 
@@ -134,12 +137,15 @@ def main(argv: list[str] | None = None) -> dict | None:
     parser.add_argument("--reps", type=int, default=5, help="timed windows per variant")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--no-memory", action="store_true", help="skip the RSS subprocesses")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device: cpu (default) or cuda; on cuda the peak GPU memory replaces RSS")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--child", choices=("setup", *VARIANTS), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         child(args)
         return None
+    args.device = resolve_device(args.device)
     torch.set_num_threads(args.threads)
     cell, xs, state = setup(args)
 
@@ -170,7 +176,10 @@ def main(argv: list[str] | None = None) -> dict | None:
         "max_rel_grad_diff": grad_diff,
         "saved_bytes": {v: saved_bytes(cell, xs, state, v == "fused") for v in VARIANTS},
     }
-    if not args.no_memory:
+    if args.device.type == "cuda":
+        result["device"] = torch.cuda.get_device_name(args.device)
+        result["cuda_peak_allocated_bytes"] = torch.cuda.max_memory_allocated(args.device)
+    elif not args.no_memory:
         base = peak_rss(args, "setup")
         peaks = {v: peak_rss(args, v) for v in VARIANTS}
         result["peak_rss_bytes"] = {v: peaks[v] - base for v in VARIANTS}

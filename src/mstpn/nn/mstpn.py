@@ -87,7 +87,8 @@ class MSTPNConfig:
     t_read: float = 1e-6
     """Duration of one read (s); energy probe only."""
     compile: str = "auto"
-    """torch.compile the step kernels: "auto" (at >= 250,000 synapse states per step), "always", "never"."""
+    """torch.compile the step kernels: "auto" (on the CPU at >= 250,000 synapse states per step),
+    "always", "never"."""
 
     def __post_init__(self) -> None:
         checks = {
@@ -306,7 +307,7 @@ class MSTPNCell(nn.Module):
         else:
             z = torch.cat([x, state.h], dim=-1)
             z = z / (torch.linalg.vector_norm(z, dim=-1, keepdim=True) + NORM_EPS)
-            compiled = use_compiled(self.config.compile, x.shape[0] * self.num_synapses)
+            compiled = use_compiled(self.config.compile, x.shape[0] * self.num_synapses, x.device)
             h, f_new, pulses = MSTPNStep.apply(z, state.f, self.weight, self.bias, self.bias_logit,
                                                self.plasticity, self.step_constants(x.dtype), c2c_eps,
                                                read_eps, k, compiled)

@@ -69,7 +69,8 @@ class STPNCell(nn.Module):
         args = (x, state, self.weight, self.bias, self.decay, self.plasticity)
         if not self.fused:
             return reference_step(*args)
-        return fused_step(*args, compiled=use_compiled(self.compile, x.shape[0] * self.num_synapses))
+        return fused_step(*args, compiled=use_compiled(self.compile, x.shape[0] * self.num_synapses,
+                                                    x.device))
 
     @torch.no_grad()
     def _energy_proxy(self, x: Tensor, state: STPNState) -> dict[str, float]:

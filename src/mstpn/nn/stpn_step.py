@@ -127,9 +127,14 @@ COMPILE_MIN_STATES = 250_000
 """Synapse states per step (batch x synapses) from which ``compile="auto"`` compiles the step."""
 
 
-def use_compiled(mode: str, states: int) -> bool:
-    """Whether a cell with compile ``mode`` ("auto", "always", "never") compiles a step of ``states``."""
-    return mode == "always" or (mode == "auto" and states >= COMPILE_MIN_STATES)
+def use_compiled(mode: str, states: int, device: torch.device) -> bool:
+    """Whether a cell with compile ``mode`` ("auto", "always", "never") compiles a step of ``states``.
+
+    "auto" compiles on the CPU only: there the fused kernels save most of the time, while on a GPU
+    the eager kernels are fast and compiling would need triton.
+    """
+    auto = mode == "auto" and device.type == "cpu" and states >= COMPILE_MIN_STATES
+    return mode == "always" or auto
 
 
 class CompiledSTPNStep(torch.autograd.Function):
