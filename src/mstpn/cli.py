@@ -140,6 +140,7 @@ FIT_EPILOG = """examples:
   mstpn device simulate --protocol characterise --out trace.csv
   mstpn device fit trace.csv --out params.json --plot fit.png
   mstpn device fit day1.csv day2.csv --out params.json --pulse-threshold 0.8 --base mine.json
+  mstpn device fit dev1.csv dev2.csv dev3.csv dev4.csv --population --out population.json
 
 A trace is a CSV with header time_s,voltage_v,current_a. Samples with |V| >= the pulse threshold are
 pulses (a pulse needs a sample at its start and one at its end: its width is their time difference);
@@ -163,6 +164,10 @@ def _add_device_fit(dsub: argparse._SubParsersAction) -> None:
                      help="reference pulse width giving a_st and a_lt their units; fixed (default 1e-3 s)")
     fit.add_argument("--base", metavar="P.json",
                      help="parameters not fitted (leakage, variability) come from here (default: preset)")
+    fit.add_argument("--population", action="store_true",
+                     help="each trace file is another device (>= 3): fit each, then write one parameter "
+                          "file of the population, d2d_sigma from the devices' spread, with every "
+                          "device's fit")
     fit.set_defaults(handler=_device_fit)
 
 
@@ -174,7 +179,10 @@ def _device_fit(args: argparse.Namespace) -> int:
 
     base = load_params(args.base) if args.base else srtio3_weilenmann2024()
     traces = [read_trace_csv(path, args.pulse_threshold) for path in args.traces]
-    result = fit_traces(traces, base=base, t0=args.t0, pulse_threshold=args.pulse_threshold)
+    options = {"base": base, "t0": args.t0, "pulse_threshold": args.pulse_threshold}
+    if args.population:
+        return _device_fit_population(args, traces, options)
+    result = fit_traces(traces, **options)
     png = None
     if args.plot:
         from mstpn.devices.fit_plot import render_fit_png
@@ -198,6 +206,27 @@ def _device_fit(args: argparse.Namespace) -> int:
           f"a_lt {p.a_lt:.4g} S, v_th {p.v_th:.4g} V, g {p.g_min:.3g}-{p.g_max:.3g} S; "
           f"residual {100 * result.residual_rel_rms:.2f} % RMS; wrote {args.out}"
           + (f" and {args.plot}" if args.plot else ""))
+    for note in result.notes:
+        print(f"note: {note}")
+    return 0
+
+
+def _device_fit_population(args: argparse.Namespace, traces: list, options: dict) -> int:
+    from mstpn.devices.population import fit_population, write_population_json
+
+    if args.plot:
+        raise UserError("--plot: not available with --population; fit one device to see its figure")
+    result = fit_population([[t] for t in traces], **options)
+    try:
+        write_population_json(result, args.out)
+    except OSError as exc:
+        raise UserError(f"{args.out}: cannot write the parameter file ({exc.strerror})") from None
+    p = result.params
+    spreads = ", ".join(f"{name} {sigma:.3g}" for name, sigma in result.log_sigma.items())
+    print(f"fitted {len(result.devices)} devices: d2d_sigma {p.d2d_sigma:.3g} (ln spread per field: "
+          f"{spreads}); tau0 {p.tau0:.4g} s, a_st {p.a_st:.4g} S, g {p.g_min:.3g}-{p.g_max:.3g} S; "
+          f"worst device residual {100 * max(d.residual_rel_rms for d in result.devices):.2f} % RMS; "
+          f"wrote {args.out}")
     for note in result.notes:
         print(f"note: {note}")
     return 0
