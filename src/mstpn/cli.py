@@ -206,6 +206,10 @@ def _device_fit(args: argparse.Namespace) -> int:
           f"a_lt {p.a_lt:.4g} S, v_th {p.v_th:.4g} V, g {p.g_min:.3g}-{p.g_max:.3g} S; "
           f"residual {100 * result.residual_rel_rms:.2f} % RMS; wrote {args.out}"
           + (f" and {args.plot}" if args.plot else ""))
+    spans = [f"{name} {lo:.3g}..{hi:.3g}" for name, (lo, hi) in result.intervals.items()]
+    print("95 % intervals: " + ", ".join(spans))
+    if result.correlations:
+        print("strongest correlations: " + ", ".join(f"{a}~{b} {r:+.2f}" for a, b, r in result.correlations))
     for note in result.notes:
         print(f"note: {note}")
     return 0

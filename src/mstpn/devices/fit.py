@@ -50,6 +50,10 @@ MIN_AMPLITUDES = 3
 MIN_WIDTHS = 2
 MIN_LEVELS = 2
 MIN_PULSES = 8
+Z95 = 1.959964
+"""Two-sided 95 % quantile of the standard normal (intervals are estimate +- Z95 standard errors)."""
+IDENTIFIED_SPAN = 10.0
+"""A positive parameter whose 95 % interval spans more than this factor is reported as not identified."""
 _LSQ = {"loss": "soft_l1", "f_scale": 3.0, "x_scale": "jac", "xtol": 1e-6, "ftol": 1e-6,
         "max_nfev": 60, "diff_step": 1e-4}
 """least_squares settings for the pulse constants: robust to the odd bad increment; a capped budget,
@@ -113,6 +117,12 @@ class FitResult:
     increments: dict[str, np.ndarray] = field(repr=False)
     """Per usable pulse: v, t_p, g_before, dg_st / dg_lt observed (``*_obs``), their errors
     (``*_se``) and the fitted model's prediction (``*_fit``), all SI."""
+    intervals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    """95 % confidence interval of every fitted parameter (SI)."""
+    correlations: list[tuple[str, str, float]] = field(default_factory=list)
+    """The strongest correlations between fitted pulse constants: (name, name, r)."""
+    not_identified: list[str] = field(default_factory=list)
+    """Fitted parameters whose interval is unbounded or spans over IDENTIFIED_SPAN."""
 
     def to_json_dict(self) -> dict:
         """The JSON object ``mstpn device fit`` writes; :meth:`SrTiO3Params.from_dict` reads it back."""
@@ -128,7 +138,15 @@ class FitResult:
              "ln_tau_se": None if not math.isfinite(lv.ln_tau_se) else lv.ln_tau_se,
              "n_phases": lv.n_phases} for lv in self.levels]
         out["_pulses_used"] = len(self.increments["v"])
+        out["_intervals_95"] = {k: [_finite_or_none(lo), _finite_or_none(hi)]
+                                for k, (lo, hi) in self.intervals.items()}
+        out["_correlations"] = [[a, b, round(r, 3)] for a, b, r in self.correlations]
+        out["_not_identified"] = list(self.not_identified)
         return out
+
+
+def _finite_or_none(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -285,8 +303,9 @@ def _level_groups(phases: list[_Phase], sources: list[str], level_tol: float) ->
 
 
 def _fit_tau(groups: list[list[_Phase]], sources: list[str], base: SrTiO3Params
-             ) -> tuple[float, float, list[TauLevel]]:
-    """tau per bias level (profile fits), then tau0 and v_tau by one joint fit over all phases."""
+             ) -> tuple[float, float, list[TauLevel], dict[str, tuple[float, float]]]:
+    """tau per bias level (profile fits), then tau0 and v_tau by one joint fit over all phases; with
+    their 95 % intervals (from the joint fit's covariance of ln tau0 and 1 / v_tau)."""
     levels = []
     for group in groups:
         usable = [p for p in group if len(p.g) >= 3]
@@ -321,7 +340,10 @@ def _fit_tau(groups: list[list[_Phase]], sources: list[str], base: SrTiO3Params
         raise _fail(sources, f"the decays do not fix tau0 and v_tau (standard errors {se[0]:.2g} in ln tau0, "
                     f"{100 * se[1] / coef[1]:.0f} % in v_tau): need more, longer or denser reads after "
                     f"pulses at >= {MIN_LEVELS} bias levels")
-    return float(math.exp(coef[0])), float(1.0 / coef[1]), levels
+    slope = (coef[1] - Z95 * se[1], coef[1] + Z95 * se[1])
+    intervals = {"tau0": (math.exp(coef[0] - Z95 * se[0]), math.exp(coef[0] + Z95 * se[0])),
+                 "v_tau": (1.0 / slope[1], 1.0 / slope[0] if slope[0] > 0 else math.inf)}
+    return float(math.exp(coef[0])), float(1.0 / coef[1]), levels, intervals
 
 
 def _joint_tau(phases: list[_Phase], coef: np.ndarray, base: SrTiO3Params
@@ -447,8 +469,10 @@ class _PulseModel:
 
 
 def _fit_pulses(inc: dict[str, np.ndarray], g_scale: float, base: SrTiO3Params, g_lo: float,
-                g_hi: float, notes: list[str]) -> tuple[dict[str, float], list[str], list[str]]:
-    """Least squares of the pulse constants on the observed increments; returns values, fitted, fixed."""
+                g_hi: float, notes: list[str]
+                ) -> tuple[dict[str, float], list[str], list[str], dict, list[tuple[str, str, float]]]:
+    """Least squares of the pulse constants on the observed increments; returns values, fitted, fixed,
+    95 % intervals and the strongest correlations (:func:`_pulse_uncertainty`)."""
     v = inc["v"]
     has_up, has_down = bool((v > 0).any()), bool((v < 0).any())
     fixed: dict[str, float] = {}
@@ -523,7 +547,49 @@ def _fit_pulses(inc: dict[str, np.ndarray], g_scale: float, base: SrTiO3Params, 
     if "g_max" in free and best.x[free.index("g_max")] > 0.999 * upper_a[free.index("g_max")]:
         notes.append("g_max ran to its bound (1000x the highest conductance visited): the traces saw "
                      "too little of the soft bound to fix it")
-    return vals, free, fixed_names
+    return (vals, free, fixed_names, *_pulse_uncertainty(best, model, lower_a, upper_a))
+
+
+def _pulse_uncertainty(best, model: _PulseModel, lower: np.ndarray, upper: np.ndarray
+                       ) -> tuple[dict[str, tuple[float, float]], list[tuple[str, str, float]]]:
+    """95 % intervals of the pulse constants from the Jacobian covariance at the optimum (residuals
+    are weighted by their errors; the covariance is scaled by the reduced chi-square), mapped through
+    each parameter's own transform, and the three strongest correlations."""
+    free = model.free
+    dof = max(len(best.fun) - len(free), 1)
+    try:
+        cov = float(best.fun @ best.fun) / dof * np.linalg.inv(best.jac.T @ best.jac)
+    except np.linalg.LinAlgError:
+        return {name: (math.nan, math.nan) for name in free}, []
+    se = np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.inf))
+    intervals = {}
+    for i, name in enumerate(free):
+        ends = []
+        for sign in (-1.0, 1.0):
+            u = best.x.copy()
+            u[i] = np.clip(u[i] + sign * Z95 * se[i], lower[i], upper[i]) if math.isfinite(se[i]) else (
+                lower[i] if sign < 0 else upper[i])
+            ends.append(model.values(u)[name])
+        intervals[name] = (min(ends), max(ends))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        corr = cov / np.outer(se, se)
+    pairs = [(free[i], free[j], float(corr[i, j])) for i in range(len(free)) for j in range(i + 1, len(free))
+             if math.isfinite(corr[i, j])]
+    return intervals, sorted(pairs, key=lambda t: -abs(t[2]))[:3]
+
+
+def _not_identified(params: SrTiO3Params, intervals: dict[str, tuple[float, float]]) -> list[str]:
+    """Fitted parameters whose 95 % interval is unbounded or spans more than IDENTIFIED_SPAN."""
+    out = []
+    for name, (lo, hi) in intervals.items():
+        if not (math.isfinite(lo) and math.isfinite(hi)):
+            out.append(name)
+        elif name == "v_th":  # a voltage, may sit at 0: compare the width with the value's scale
+            if hi - lo > max(abs(getattr(params, name)), params.v0):
+                out.append(name)
+        elif lo <= 0 or hi / lo > IDENTIFIED_SPAN:
+            out.append(name)
+    return out
 
 
 def _to_vector(vals: dict[str, float], free: list[str]) -> np.ndarray:
@@ -617,7 +683,7 @@ def fit_traces(traces: Sequence[Trace], *, base: SrTiO3Params | None = None, t0:
         med = float(np.median(np.abs(p.g)))
         p.w = np.full(len(p.g), 1.0 / med**2 if med > 0 else 1.0)
 
-    tau0, v_tau, levels = _fit_tau(groups, sources, base)
+    tau0, v_tau, levels, _ = _fit_tau(groups, sources, base)
 
     def decay(v_b: np.ndarray | float, dt: np.ndarray | float) -> np.ndarray:
         return _decay(v_b, dt, tau0, v_tau, base)
@@ -625,7 +691,7 @@ def fit_traces(traces: Sequence[Trace], *, base: SrTiO3Params | None = None, t0:
     # read noise is relative to G(t), which can change a lot within a phase: weight each read by
     # its fitted conductance and fit the decays once more
     _phase_fits(phases, decay, reweight=True)
-    tau0, v_tau, levels = _fit_tau(groups, sources, base)
+    tau0, v_tau, levels, intervals = _fit_tau(groups, sources, base)
     sigma = _phase_fits(phases, decay)
     inc = _increments(all_events, phases, decay)
     if len(inc["v"]) < MIN_PULSES:
@@ -642,8 +708,12 @@ def fit_traces(traces: Sequence[Trace], *, base: SrTiO3Params | None = None, t0:
     if g_lo <= 0:
         g_lo = float(np.min(g_all[g_all > 0])) if (g_all > 0).any() else 1e-6
     notes: list[str] = []
-    vals, free, fixed_g = _fit_pulses(inc, g_scale, base, g_lo, g_hi, notes)
+    vals, free, fixed_g, pulse_intervals, correlations = _fit_pulses(inc, g_scale, base, g_lo, g_hi, notes)
+    intervals.update(pulse_intervals)
     read_sigma = min(max(sigma, 0.0), 1.0) if math.isfinite(sigma) else base.read_sigma
+    reads_n = sum(len(p.g) for p in phases)
+    intervals["read_sigma"] = (read_sigma * max(1.0 - Z95 / math.sqrt(2.0 * reads_n), 0.0),
+                               read_sigma * (1.0 + Z95 / math.sqrt(2.0 * reads_n)))
     try:
         params = base.replace(tau0=tau0, v_tau=v_tau, read_sigma=read_sigma, **vals)
     except ParamsError as exc:
@@ -678,8 +748,12 @@ def fit_traces(traces: Sequence[Trace], *, base: SrTiO3Params | None = None, t0:
     residual = _rel_rms(np.concatenate(model_all), np.concatenate(data_all))
     fixed = list(COPIED) + fixed_g
     fitted = [n for n in ("g_min", "g_max") if n in free] + list(FITTED_ALWAYS)
+    loose = _not_identified(params, intervals)
+    if loose:
+        notes.append(f"not identified by these traces (95 % interval unbounded or over "
+                     f"{IDENTIFIED_SPAN:g}x wide): {', '.join(loose)}")
     return FitResult(params, residual, sigma, fitted, fixed, notes, sources, levels, trace_fits,
-                     increments)
+                     increments, intervals, correlations, loose)
 
 
 def write_fit_json(result: FitResult, path: str | os.PathLike) -> None:

@@ -42,6 +42,28 @@ def _trace_panel(ax, tr: TraceFit, *, by_index: bool) -> None:
     ax.set_ylabel("conductance (nS)")
 
 
+UNITS = {"a_st": (1e9, "nS"), "a_lt": (1e9, "nS"), "g_min": (1e9, "nS"), "g_max": (1e9, "nS"),
+         "v0": (1.0, "V"), "v_th": (1.0, "V"), "beta": (1.0, "")}
+
+
+def _parameter_box(result: FitResult) -> str:
+    """The pulse constants with their 95 % intervals; '(not identified)' where the trace cannot fix one."""
+    p, lines = result.params, []
+    for name, (scale, unit) in UNITS.items():
+        value = getattr(p, name) * scale
+        if name in result.intervals:
+            lo, hi = (x * scale for x in result.intervals[name])
+            text = f"{name} = {value:.3g} [{lo:.3g}, {hi:.3g}] {unit}"
+        else:
+            text = f"{name} = {value:.3g} {unit} (fixed)"
+        lines.append(text + ("  (not identified)" if name in result.not_identified else ""))
+    strongest = result.correlations[0] if result.correlations else None
+    if strongest:
+        lines.append(f"strongest correlation {strongest[0]}~{strongest[1]} {strongest[2]:+.2f}; "
+                     f"95 % intervals; t0 = {p.t0:.3g} s")
+    return "\n".join(lines)
+
+
 def render_fit_png(result: FitResult) -> bytes:
     """The fit figure as PNG bytes (matplotlib's Agg backend, no display needed)."""
     import matplotlib
@@ -72,8 +94,10 @@ def render_fit_png(result: FitResult) -> bytes:
                     color="0.2", label="per bias level (profile fit)")
     vb = np.array([lv.v_b for lv in result.levels])
     line = np.linspace(vb.min() - 0.05, vb.max() + 0.05, 100)
+    spans = {k: result.intervals.get(k, (np.nan, np.nan)) for k in ("tau0", "v_tau")}
     ax.plot(line, p.tau0 * np.exp(line / p.v_tau), "-", color="C3",
-            label=f"tau0 = {p.tau0:.3g} s, v_tau = {p.v_tau:.3g} V")
+            label=f"tau0 = {p.tau0:.3g} s [{spans['tau0'][0]:.3g}, {spans['tau0'][1]:.3g}], "
+                  f"v_tau = {p.v_tau:.3g} V [{spans['v_tau'][0]:.3g}, {spans['v_tau'][1]:.3g}] (95 %)")
     ax.set_yscale("log")
     ax.set_xlabel("bias V_b (V)")
     ax.set_ylabel("volatile decay tau (s)")
@@ -92,11 +116,8 @@ def render_fit_png(result: FitResult) -> bytes:
     ax.set_ylabel("measured increment (nS)")
     ax.set_title(f"conductance change per pulse ({len(inc['v'])} pulses)", fontsize=10, loc="left")
     ax.legend(fontsize=8, loc="upper left")
-    ax.text(0.98, 0.03, f"a_st = {p.a_st * 1e9:.3g} nS,  v0 = {p.v0:.3g} V,  beta = {p.beta:.3g}\n"
-            f"a_lt = {p.a_lt * 1e9:.3g} nS,  v_th = {p.v_th:.3g} V\n"
-            f"g_min = {p.g_min * 1e9:.3g} nS,  g_max = {p.g_max * 1e9:.3g} nS  (t0 = {p.t0:.3g} s)",
-            transform=ax.transAxes, ha="right", va="bottom", fontsize=8,
-            bbox={"boxstyle": "round", "fc": "white", "ec": "0.8"})
+    ax.text(0.98, 0.03, _parameter_box(result), transform=ax.transAxes, ha="right", va="bottom",
+            fontsize=8, bbox={"boxstyle": "round", "fc": "white", "ec": "0.8"})
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
