@@ -306,6 +306,7 @@ PONG_EPILOG = """examples:
   mstpn pong eval checkpoints/pong_mstpn.pt --episodes 10 --gif game.gif --json eval.json
   mstpn pong eval checkpoints/pong_mstpn.pt --seed 1 --mode sticky --json sticky.json   test seed 1, sticky
   mstpn pong eval checkpoints/pong_mstpn.pt --split raw --seed 0 --json raw.json   the env seed as given
+  mstpn pong eval checkpoints/pong_mstpn.pt --device-params fitted.json --json mine.json   your device
   tensorboard --logdir runs                           watch the learning curves
 """
 
@@ -366,6 +367,9 @@ def _add_pong(sub: argparse._SubParsersAction) -> None:
                          "epsilon-greedy, or greedy with the emulator's sticky actions")
     ev.add_argument("--epsilon", type=float, default=0.01, help="random-action probability of --mode epsilon")
     ev.add_argument("--sticky", type=float, default=0.25, help="repeat probability of --mode sticky")
+    ev.add_argument("--device-params", metavar="P.json",
+                    help="play the m-STPN on another memristor (SrTiO3Params JSON, e.g. from device fit): "
+                         "learned weights kept, per-synapse devices drawn anew")
     ev.add_argument("--gif", help="write a GIF of the first game beside the synaptic state")
     ev.add_argument("--gif-max-frames", type=int, default=None,
                     help="keep only the first N steps of the game in the GIF (default: all)")
@@ -463,8 +467,14 @@ def _pong_eval(args: argparse.Namespace) -> int:
     from mstpn.rl.evaluate import PlayMode, evaluate, write_eval_json
 
     mode = PlayMode(args.mode, epsilon=args.epsilon, sticky=args.sticky)
+    params = None
+    if args.device_params:
+        from mstpn.devices.params import load_params
+
+        params = load_params(args.device_params)
     result = evaluate(args.checkpoint, args.episodes, args.seed, args.gif,
-                      gif_max_frames=args.gif_max_frames, device=args.device, split=args.split, mode=mode)
+                      gif_max_frames=args.gif_max_frames, device=args.device, split=args.split, mode=mode,
+                      device_params=params)
     write_eval_json(result, args.json)
     print(f"{args.mode}, {args.split} seed {args.seed}: mean score {result['mean_score']:+.2f} over "
           f"{args.episodes} games, {result['lost']} lost: {result['scores']}")

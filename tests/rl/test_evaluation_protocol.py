@@ -121,3 +121,21 @@ def test_eval_refuses_bad_protocol_flags_and_writes_nothing(tmp_path, capsys, fl
     assert main(["pong", "eval", str(AGENT), "--json", str(out), *flags]) == 2
     assert not out.exists()
     assert capsys.readouterr().err.count("\n") == 1  # one clear line
+
+
+def test_another_device_under_the_agent_is_drawn_the_same_way_every_time(tmp_path, capsys):
+    from mstpn.devices.params import srtio3_weilenmann2024
+    from mstpn.rl.evaluate import load_agent
+
+    mine = srtio3_weilenmann2024().replace(g_max=150e-9, tau0=2.0)
+    own, _ = load_agent(AGENT)
+    first, _ = load_agent(AGENT, mine)
+    second, _ = load_agent(AGENT, mine)
+    assert torch.equal(first.core.tau0, second.core.tau0)
+    assert not torch.equal(first.core.tau0, own.core.tau0)
+    assert torch.equal(first.core.weight, own.core.weight)  # the learned weights stay
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"tau0": -1}')
+    out = tmp_path / "eval.json"
+    assert main(["pong", "eval", str(AGENT), "--device-params", str(bad), "--json", str(out)]) == 2
+    assert "tau0" in capsys.readouterr().err and not out.exists()

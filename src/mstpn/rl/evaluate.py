@@ -82,12 +82,13 @@ def noise_seeded(agent: ActorCritic, seed: int) -> Iterator[None]:
 
 
 def load_agent(path: str | os.PathLike, device_params: SrTiO3Params | None = None,
-               device: str = "cpu") -> tuple[ActorCritic, dict]:
+               device: str = "cpu", device_draw_seed: int = 0) -> tuple[ActorCritic, dict]:
     """Rebuild the agent stored in a checkpoint; optionally put another device under its m-STPN core.
 
     With ``device_params`` the learned weights, biases and plasticity are kept and the per-synapse
-    device properties are drawn anew for the new device. ``device`` is the torch device the agent is
-    moved to (cpu, cuda, cuda:N), whatever device it was trained on.
+    device properties are drawn anew for the new device (the same draw every time:
+    ``device_draw_seed``). ``device`` is the torch device the agent is moved to (cpu, cuda, cuda:N),
+    whatever device it was trained on.
     """
     torch_device = resolve_device(device)
     saved = load_checkpoint(path)
@@ -101,7 +102,9 @@ def load_agent(path: str | os.PathLike, device_params: SrTiO3Params | None = Non
             raise UserError(f"--device-params: the checkpoint's core is {agent_config.core!r}, not mstpn")
         agent_config = AgentConfig(**{**agent_config.to_dict(), "device_params": device_params.to_dict()})
         state = {k: v for k, v in state.items() if k.split(".")[-1] not in DEVICE_BUFFERS}
-    agent = ActorCritic(agent_config)
+    with torch.random.fork_rng(devices=[]):  # the global RNG of the caller stays as it was
+        torch.manual_seed(device_draw_seed)
+        agent = ActorCritic(agent_config)
     _, unexpected = agent.load_state_dict(state, strict=device_params is None)
     if unexpected:
         raise UserError(f"{path}: checkpoint does not match the agent (unexpected {unexpected[:3]})")
@@ -208,16 +211,17 @@ def save_gif(frames: list, path: str | os.PathLike, fps: int = 15) -> None:
 def evaluate(checkpoint: str | os.PathLike, episodes: int = 10, seed: int = 0,
              gif: str | os.PathLike | None = None, progress: bool = True,
              gif_max_frames: int | None = None, device: str = "cpu", split: str = "test",
-             mode: PlayMode | None = None) -> dict:
+             mode: PlayMode | None = None, device_params: SrTiO3Params | None = None) -> dict:
     """Games with a checkpoint's agent on evaluation ``seed`` of ``split``: the eval JSON.
 
     ``split`` is test (default: the games our reported numbers come from), validation (the games
     checkpoints are chosen on) or raw (``seed`` is the env seed itself). ``mode`` says how actions are
     picked (default greedy). ``gif_max_frames`` caps the GIF at the first frames of the first game;
-    ``device`` is the torch device the agent plays on (cpu, cuda, cuda:N).
+    ``device`` is the torch device the agent plays on (cpu, cuda, cuda:N). ``device_params`` puts
+    another memristor (e.g. fitted by ``mstpn device fit``) under the m-STPN's learned weights.
     """
     start = game_seed(split, seed, episodes)
-    agent, saved = load_agent(checkpoint, device=device)
+    agent, saved = load_agent(checkpoint, device_params, device=device)
     frames: list | None = [] if gif else None
     result = play(agent, episodes, start, _frame_skip(saved), mode=mode, gif_frames=frames,
                   gif_max_frames=gif_max_frames, progress=progress)
@@ -225,7 +229,8 @@ def evaluate(checkpoint: str | os.PathLike, episodes: int = 10, seed: int = 0,
         save_gif(frames, gif)
     result.update({"checkpoint": str(checkpoint), "core": agent.config.core, "split": split, "seed": seed,
                    "game_seed": start, "episodes": episodes, "trained_frames": saved.get("frames"),
-                   "torch_device": device})
+                   "torch_device": device,
+                   "device_params": None if device_params is None else device_params.to_dict()})
     return result
 
 
