@@ -31,7 +31,8 @@ from mstpn.rl.agent import ActorCritic, AgentConfig, mask_state
 from mstpn.rl.common import discounted_advantages, machine_info, resolve_device, sample_actions
 from mstpn.tasks.pong import PongConfig, make_pong
 
-NUM_ENVS, ROLLOUT = 16, 20
+DEFAULTS = a2c.A2CConfig()
+NUM_ENVS, ROLLOUT = DEFAULTS.num_envs, DEFAULTS.rollout
 
 
 def raw_env_steps_per_s(num_envs: int, seconds: float) -> float:
@@ -81,10 +82,12 @@ class PartTimer:
 
 
 def update_breakdown(core: str, updates: int, warmup: int, device: torch.device) -> dict[str, float]:
-    """Median ms per A2C update of each part (same update as mstpn.rl.a2c, timed piece by piece)."""
+    """Median ms per A2C update of each part and of the whole (the update of mstpn.rl.a2c with its
+    default configuration, timed piece by piece)."""
+    cfg = DEFAULTS
     torch.manual_seed(0)
     agent = ActorCritic(AgentConfig(core=core)).to(device)
-    optimizer = torch.optim.Adam(agent.parameters(), lr=1e-4, eps=1e-5)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=cfg.lr, eps=cfg.adam_eps)
     env = make_pong(PongConfig(num_envs=NUM_ENVS))
     obs, _ = env.reset(seed=0)
     obs = torch.from_numpy(obs).to(device)
@@ -121,22 +124,23 @@ def update_breakdown(core: str, updates: int, warmup: int, device: torch.device)
         with timer("loss"):
             values_t = torch.stack(values)
             advantages, returns = discounted_advantages(torch.stack(rewards), values_t.detach(),
-                                                        torch.stack(dones), next_value, 0.99, 1.0)
-            loss = (-(advantages * torch.stack(log_probs)).mean() + 0.25 * (returns - values_t).pow(2).mean()
-                    - 0.01 * torch.stack(entropies).mean())
+                                                        torch.stack(dones), next_value, cfg.gamma,
+                                                        cfg.gae_lambda)
+            value_loss = 0.5 * (returns - values_t).pow(2).mean()
+            loss = (-(advantages * torch.stack(log_probs)).mean() + cfg.value_coef * value_loss
+                    - cfg.entropy_coef * torch.stack(entropies).mean())
             optimizer.zero_grad(set_to_none=True)
         with timer("backward"):
             loss.backward()
         with timer("optimizer"):
-            torch.nn.utils.clip_grad_norm_(agent.parameters(), 0.5)
+            torch.nn.utils.clip_grad_norm_(agent.parameters(), cfg.max_grad_norm)
             optimizer.step()
         if update >= warmup:
             for name, seconds in timer.totals.items():
                 per_update[name].append(seconds)
+            per_update["total"].append(sum(timer.totals.values()))
     env.close()
-    parts = {name: round(1e3 * statistics.median(v), 2) for name, v in per_update.items()}
-    parts["total"] = round(sum(parts.values()), 2)
-    return parts
+    return {name: round(1e3 * statistics.median(v), 2) for name, v in per_update.items()}
 
 
 def main() -> None:

@@ -2,8 +2,9 @@
 
     python results/pong/trap.py      # writes results/pong/trap.png and trap.json
 
-Game 9 of test seed 2 (`mstpn pong eval checkpoints/pong_mstpn.pt --seed 2`) ends 21-11; played alone
-from its env seed it is the same game. The script records every point and the agent's paddle
+Game 9 of test seed 2 (`mstpn pong eval checkpoints/pong_mstpn.pt --seed 2`) ends 21-11. Played
+alone from its env seed (so with another draw of the device noise than in the batch of 10) it ends
+21-11 as well. The script records every point and the agent's paddle
 height (rows of the paddle's colour in the paddle's columns of the 84 x 84 frame) before each lost
 point, and draws the frames of the last lost rally.
 """
@@ -35,7 +36,7 @@ def replay() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     obs, _ = env.reset(seed=SEED)
     state = agent.initial_state(1)
     frames, rewards, actions = [], [], []
-    with noise_seeded(agent, SEED + 1):  # as `mstpn pong eval` plays it
+    with noise_seeded(agent, SEED + 1):  # one game alone: its noise differs from the batch's, the game not
         while True:
             logits, _, state = agent(torch.from_numpy(obs), state)
             action = logits.argmax(-1)

@@ -16,7 +16,7 @@ M_TRIM_THRESHOLD = -1
 M_MMAP_THRESHOLD = -3
 MMAP_THRESHOLD_MAX = 32 * 2**20
 """glibc's largest allowed mmap threshold on 64-bit systems (bytes)."""
-TRIM_THRESHOLD = 2**31
+TRIM_THRESHOLD = 2**31 - 1
 """Free memory at the top of the heap that glibc keeps instead of returning it (bytes)."""
 
 

@@ -711,9 +711,10 @@ def fit_traces(traces: Sequence[Trace], *, base: SrTiO3Params | None = None, t0:
     vals, free, fixed_g, pulse_intervals, correlations = _fit_pulses(inc, g_scale, base, g_lo, g_hi, notes)
     intervals.update(pulse_intervals)
     read_sigma = min(max(sigma, 0.0), 1.0) if math.isfinite(sigma) else base.read_sigma
-    reads_n = sum(len(p.g) for p in phases)
-    intervals["read_sigma"] = (read_sigma * max(1.0 - Z95 / math.sqrt(2.0 * reads_n), 0.0),
-                               read_sigma * (1.0 + Z95 / math.sqrt(2.0 * reads_n)))
+    if math.isfinite(sigma):  # else read_sigma is the base's, not fitted
+        reads_n = sum(len(p.g) for p in phases)
+        intervals["read_sigma"] = (read_sigma * max(1.0 - Z95 / math.sqrt(2.0 * reads_n), 0.0),
+                                   read_sigma * (1.0 + Z95 / math.sqrt(2.0 * reads_n)))
     try:
         params = base.replace(tau0=tau0, v_tau=v_tau, read_sigma=read_sigma, **vals)
     except ParamsError as exc:

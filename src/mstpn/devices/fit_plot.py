@@ -57,10 +57,10 @@ def _parameter_box(result: FitResult) -> str:
         else:
             text = f"{name} = {value:.3g} {unit} (fixed)"
         lines.append(text + ("  (not identified)" if name in result.not_identified else ""))
-    strongest = result.correlations[0] if result.correlations else None
-    if strongest:
-        lines.append(f"strongest correlation {strongest[0]}~{strongest[1]} {strongest[2]:+.2f}; "
-                     f"95 % intervals; t0 = {p.t0:.3g} s")
+    lines.append(f"[95 % intervals]  t0 = {p.t0:.3g} s (fixed)")
+    if result.correlations:
+        a, b, r = result.correlations[0]
+        lines.append(f"strongest correlation {a}~{b} {r:+.2f}")
     return "\n".join(lines)
 
 

@@ -8,7 +8,8 @@ and ``d2d_sigma`` is the pooled standard deviation of their logarithms (ddof = 1
 parameters that every device's trace identified. The other fitted fields are the mean over devices.
 
 A field's spread also holds each fit's own error. Since the model gives all five fields one sigma, a
-field whose spread is more than ``OUTLIER_FACTOR`` times the median spread of the five is taken as
+field whose spread is more than ``OUTLIER_FACTOR`` times the median spread of the fields that every
+fit identified is taken as
 not identified by the traces (its fits scatter, the devices do not): it is left out of
 ``d2d_sigma``, its population value is the median over devices, and a note says so. The
 characterise protocol, for one, pins g_min only loosely.
@@ -56,9 +57,7 @@ class PopulationFit:
 
 
 def _identified(fit: FitResult, name: str) -> bool:
-    if name in fit.fixed:
-        return False
-    return not (name == "a_lt" and any("a_lt and v_th are not determined" in n for n in fit.notes))
+    return name not in fit.fixed and name not in fit.not_identified
 
 
 def population_from_fits(fits: Sequence[FitResult]) -> PopulationFit:
@@ -76,7 +75,7 @@ def population_from_fits(fits: Sequence[FitResult]) -> PopulationFit:
         else:
             values[name] = float(np.median(raw))
         if not all(_identified(f, name) for f in fits):
-            notes.append(f"{name}: fixed or not determined in some device's fit, so not part of d2d_sigma")
+            notes.append(f"{name}: fixed or not identified in some device's fit, so not part of d2d_sigma")
         elif (raw <= 0).any():
             notes.append(f"{name}: some device's fit put it at 0, so it is not part of d2d_sigma")
         else:
@@ -89,9 +88,9 @@ def population_from_fits(fits: Sequence[FitResult]) -> PopulationFit:
         if spread > OUTLIER_FACTOR * typical:
             values[name] = float(np.median([getattr(f.params, name) for f in fits]))
             notes.append(f"{name}: spreads {spread:.3g} in ln over the devices, over {OUTLIER_FACTOR:g}x "
-                         f"the median spread of the five fields ({typical:.3g}); the traces do not identify "
-                         "it well enough, so it is not part of d2d_sigma and its value is the median over "
-                         "devices")
+                         f"the median spread of the identified fields ({typical:.3g}); the traces do not "
+                         "identify it well enough, so it is not part of d2d_sigma and its value is the "
+                         "median over devices")
         else:
             log_sigma[name] = spread
     for name in FITTED_ALWAYS:

@@ -221,8 +221,9 @@ class MSTPNCell(nn.Module):
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
                                       unexpected_keys, error_msgs)
         key = prefix + "_extra_state"
-        if key in missing_keys:  # a state saved before the noise state was: restart its stream
-            missing_keys.remove(key)
+        if key not in state_dict:  # a state saved before the noise state was: restart its stream
+            if key in missing_keys:
+                missing_keys.remove(key)
             self.reseed_noise(self.LEGACY_NOISE_SEED)
 
     def reset_parameters(self) -> None:
@@ -284,7 +285,8 @@ class MSTPNCell(nn.Module):
                 decay = physics.decay_factor(self._bias_voltage(logit), self.config.dt_step, self.devices())
                 (d_decay,) = torch.autograd.grad(decay.sum(), logit)
             w_max = self.w_max_per_synapse()
-            pulse_step = self.nominal_pulse_step() * self.a_st / self.params.a_st
+            gain = self.a_st / self.params.a_st if self.config.d2d_variability else torch.ones_like(self.a_st)
+            pulse_step = self.nominal_pulse_step() * gain
             tensors = (self.weight, decay, d_decay, pulse_step, w_max)
             self._constants = pair_constants(*(t.detach().to(dtype) for t in tensors),
                                              clip=self.config.clip_range)
@@ -381,13 +383,16 @@ class MSTPNCell(nn.Module):
         v_b = self.bias_voltage()
         read = hold = 0.0
         for s in before:
-            read += float(physics.read(s, volts, cfg.t_read, devices)[1].sum())
+            read += float(physics.read_energy(physics.conductance(s), volts, cfg.t_read).sum())
             hold += float(physics.hold_energy(s, v_b, cfg.dt_step, devices).sum())
         leak = 2 * float(physics.leak_power(v_b, self.params).sum()) * cfg.dt_step * x.shape[0]
         pulse_j = writes = count = 0.0
         if pulses is not None:
-            # the write follows the step's decay: it adds |F_new - lambda F| to the written device
+            # the write follows the step's decay: it adds |F_new - lambda F (/ n)| to the written device
             f_decayed = c.decay * state.f
+            if cfg.row_norm:
+                norm = torch.linalg.vector_norm(state.f + weight, dim=-1, keepdim=True) + NORM_EPS
+                f_decayed = f_decayed / norm
             decayed = self.pair_states(weight, f_decayed)
             up, n = pulses > 0, pulses.abs()
             g_before = torch.where(up, physics.conductance(decayed[0]), physics.conductance(decayed[1]))

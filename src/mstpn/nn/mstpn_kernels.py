@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from mstpn.devices import physics
+from mstpn.nn.stpn_step import compile_once
 
 
 class WriteConsts(NamedTuple):
@@ -142,17 +143,11 @@ def backward_kernel(grad_h: Tensor, grad_f_new: Tensor, z: Tensor, f: Tensor, we
     return grad_z, grad_f, grad_weight, grad_a.sum(0), grad_decay, grad_plasticity
 
 
-_COMPILED: dict[str, object] = {}
-
-
 def kernels(compiled: bool):
     """(forward, backward) kernels, compiled once per process when asked."""
     if not compiled:
         return forward_kernel, backward_kernel
-    if not _COMPILED:
-        _COMPILED["forward"] = torch.compile(forward_kernel, dynamic=False)
-        _COMPILED["backward"] = torch.compile(backward_kernel, dynamic=False)
-    return _COMPILED["forward"], _COMPILED["backward"]
+    return compile_once(forward_kernel), compile_once(backward_kernel)
 
 
 class MSTPNStep(torch.autograd.Function):

@@ -18,7 +18,8 @@ class STPNCell(nn.Module):
 
     ``fused=True`` uses the hand-written backward of :mod:`mstpn.nn.stpn_step`; ``fused=False`` the
     literal autograd transcription. Both compute the same numbers. ``compile`` ("auto", "always",
-    "never") runs the fused step through ``torch.compile``d kernels (auto: at Pong-like sizes).
+    "never") runs the fused step through ``torch.compile``d kernels (auto: on the CPU at Pong-like
+    sizes); it is kept as ``compile_mode``.
     """
 
     def __init__(self, input_size: int, hidden_size: int, *, fused: bool = True,
@@ -31,7 +32,7 @@ class STPNCell(nn.Module):
         if compile not in ("auto", "always", "never"):
             raise ValueError(f"compile: must be auto, always or never, got {compile!r}")
         self.fused = fused
-        self.compile = compile
+        self.compile_mode = compile
         n = input_size + hidden_size
         self.weight = nn.Parameter(torch.empty(hidden_size, n))
         self.bias = nn.Parameter(torch.empty(hidden_size))
@@ -69,7 +70,7 @@ class STPNCell(nn.Module):
         args = (x, state, self.weight, self.bias, self.decay, self.plasticity)
         if not self.fused:
             return reference_step(*args)
-        return fused_step(*args, compiled=use_compiled(self.compile, x.shape[0] * self.num_synapses,
+        return fused_step(*args, compiled=use_compiled(self.compile_mode, x.shape[0] * self.num_synapses,
                                                     x.device))
 
     @torch.no_grad()

@@ -4,8 +4,9 @@
 it is the ground truth the tests compare against. ``fused_step`` computes the same step with a
 hand-written backward (:class:`FusedSTPNStep`) that keeps only what it needs (z, F, h, the row norms)
 and recomputes G = W + F, so a 20-step BPTT window costs less time and memory than the
-transcription; at Pong size the plain step also runs as two ``torch.compile``d pure kernels
-(:class:`CompiledSTPNStep`), several times faster than the transcription (``benchmarks/stpn_step.py``).
+transcription; at Pong size on the CPU the plain step also runs as two ``torch.compile``d pure
+kernels (:class:`CompiledSTPNStep`), several times faster than the transcription
+(``benchmarks/stpn_step.py``).
 
 Shapes: x (B, I), h (B, H), z = [x; h] (B, N) with N = I + H, W/decay/plasticity (H, N), F (B, H, N).
 
@@ -112,15 +113,19 @@ def _row_norm_backward(grad_h: Tensor, grad_f_new: Tensor, z: Tensor, f: Tensor,
             (grad_f_new * hh * zz).sum(0))
 
 
-_COMPILED: dict[str, object] = {}
+_COMPILED: dict[Callable, Callable] = {}
+
+
+def compile_once(fn: Callable) -> Callable:
+    """``torch.compile(fn)`` (static shapes), made once per process and function."""
+    if fn not in _COMPILED:
+        _COMPILED[fn] = torch.compile(fn, dynamic=False)
+    return _COMPILED[fn]
 
 
 def compiled_kernels() -> tuple:
     """(forward, backward) of the plain row-normalised step, compiled once per process."""
-    if not _COMPILED:
-        _COMPILED["forward"] = torch.compile(_row_norm_forward, dynamic=False)
-        _COMPILED["backward"] = torch.compile(_row_norm_backward, dynamic=False)
-    return _COMPILED["forward"], _COMPILED["backward"]
+    return compile_once(_row_norm_forward), compile_once(_row_norm_backward)
 
 
 COMPILE_MIN_STATES = 250_000

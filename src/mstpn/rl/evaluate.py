@@ -81,13 +81,17 @@ def noise_seeded(agent: ActorCritic, seed: int) -> Iterator[None]:
         core.noise = own
 
 
+DEVICE_DRAW_SEED = 0
+"""Seed of the per-synapse devices drawn when an agent is put on other device parameters."""
+
+
 def load_agent(path: str | os.PathLike, device_params: SrTiO3Params | None = None,
-               device: str = "cpu", device_draw_seed: int = 0) -> tuple[ActorCritic, dict]:
+               device: str = "cpu") -> tuple[ActorCritic, dict]:
     """Rebuild the agent stored in a checkpoint; optionally put another device under its m-STPN core.
 
     With ``device_params`` the learned weights, biases and plasticity are kept and the per-synapse
     device properties are drawn anew for the new device (the same draw every time:
-    ``device_draw_seed``). ``device`` is the torch device the agent is moved to (cpu, cuda, cuda:N),
+    ``DEVICE_DRAW_SEED``). ``device`` is the torch device the agent is moved to (cpu, cuda, cuda:N),
     whatever device it was trained on.
     """
     torch_device = resolve_device(device)
@@ -103,7 +107,7 @@ def load_agent(path: str | os.PathLike, device_params: SrTiO3Params | None = Non
         agent_config = AgentConfig(**{**agent_config.to_dict(), "device_params": device_params.to_dict()})
         state = {k: v for k, v in state.items() if k.split(".")[-1] not in DEVICE_BUFFERS}
     with torch.random.fork_rng(devices=[]):  # the global RNG of the caller stays as it was
-        torch.manual_seed(device_draw_seed)
+        torch.manual_seed(DEVICE_DRAW_SEED)
         agent = ActorCritic(agent_config)
     _, unexpected = agent.load_state_dict(state, strict=device_params is None)
     if unexpected:
@@ -237,13 +241,14 @@ def evaluate(checkpoint: str | os.PathLike, episodes: int = 10, seed: int = 0,
 def play_for_energy(checkpoint: str | os.PathLike, episodes: int, seed: int,
                     device_params: SrTiO3Params | None = None
                     ) -> tuple[list[dict], list[int], torch.nn.Module]:
-    """Greedy games with the m-STPN's energy probe on: per-step records, steps per game, the cell."""
+    """Greedy games on test seed ``seed`` with the m-STPN's energy probe on: per-step records, steps
+    per game, the cell."""
     agent, saved = load_agent(checkpoint, device_params)
     if agent.config.core != "mstpn":
         raise UserError(f"{checkpoint}: energy needs an m-STPN agent, "
                         f"this one's core is {agent.config.core!r}")
     agent.core.enable_energy_probe()
-    result = play(agent, episodes, seed, _frame_skip(saved))
+    result = play(agent, episodes, game_seed("test", seed, episodes), _frame_skip(saved))
     return agent.core.energy_log, result["episode_steps"], agent.core
 
 

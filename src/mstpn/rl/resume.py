@@ -1,9 +1,9 @@
 """Which command-line flags may come with ``mstpn pong train --resume``, and what they do.
 
 A resumed run continues the stored one. A flag that only says how long or where the run is computed
-(its budget, threads, torch device) applies; a flag that would change what is trained (learning rate,
-seed, games, network, algorithm, ...) is refused unless it repeats the stored value, so no flag is
-ever silently ignored.
+or how often it is validated (its budget, threads, torch device, validation) applies; a flag that
+would change what is trained (learning rate, seed, games, network, algorithm, ...) is refused unless
+it repeats the stored value, so no flag is ever silently ignored.
 """
 
 from __future__ import annotations

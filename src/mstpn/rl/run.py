@@ -149,7 +149,8 @@ class TrainerConfig:
 
 
 def _print_changes(saved: dict, current: dict) -> None:
-    """Say which of the threads and the torch device a resumed run changes (the budget is said apart)."""
+    """Say which of the safe fields (threads, torch device, validation) a resumed run changes; the
+    budget is said apart."""
     for key in SAFE_ON_RESUME:
         if key != "frames" and key in saved and saved[key] != current[key]:
             print(f"{key}: {saved[key]} -> {current[key]}")
@@ -216,7 +217,15 @@ class Run:
                   "sampler is reseeded from the update number, so the run goes on reproducibly but "
                   "not bit for bit as it would have on its old device")
         self.start_update, self.wall_before, self.scores = saved["update"], saved["wall_s"], saved["scores"]
+        legacy_noise = saved["rng"].get("noise")  # runs saved before the noise state was in the model's
+        if legacy_noise and hasattr(self.agent.core, "noise"):
+            self.agent.core.noise.load_state_dict(legacy_noise[0], device=self.device)
         self.best = saved.get("best_validation")
+        best_path = self.out / "best.pt"
+        if best_path.exists():  # best.pt may be newer than the checkpoint (a stop between the two)
+            kept = load_checkpoint(best_path).get("best_validation")
+            if kept and (self.best is None or kept["score"] > self.best["score"]):
+                self.best = kept
 
     @property
     def wall_s(self) -> float:
