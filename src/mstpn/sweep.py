@@ -1,0 +1,129 @@
+"""Sweeps that survive being killed: many independent jobs, one result file each, any executor.
+
+A job is a small JSON-able ``spec`` (a dict) handed to a job function named as ``"module:function"``
+(importable in a fresh process, so any executor can run it). Its id is derived from the function name
+and the spec's content (:func:`job_id`), and its result is written atomically to ``DIR/<id>.json``
+(temporary file, then rename) the moment it finishes. A rerun of the same sweep skips every id whose
+result file is there and valid, so a sweep killed at any point (kill -9 included) resumes without
+redoing finished jobs; a damaged result file is reported and the job runs again.
+
+Executors: ``serial`` (in this process, for tests and debugging) and ``local`` (a pool of fresh
+processes; each sets its torch thread count before torch is imported, since a worker's threads are
+otherwise whatever torch picked).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from multiprocessing import get_context
+from pathlib import Path
+
+from tqdm import tqdm
+
+from mstpn.atomic import atomic_write_json
+from mstpn.errors import UserError
+
+EXECUTORS = ("serial", "local")
+
+
+def job_id(function: str, spec: dict) -> str:
+    """16 hex digits of the SHA-256 of the function name and the canonical JSON of ``spec``."""
+    try:
+        text = json.dumps({"function": function, "spec": spec}, sort_keys=True, separators=(",", ":"))
+    except TypeError as exc:
+        raise UserError(f"sweep job spec: must be JSON-able ({exc})") from None
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def resolve(function: str) -> Callable[[dict], dict]:
+    """The job function named ``"module:function"``."""
+    module, _, name = function.partition(":")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        raise UserError(f"sweep function: cannot import {function!r} (expected 'module:function')") from None
+
+
+def _set_threads(threads: int) -> None:
+    """Worker start: thread counts before torch is imported (and again after, should it be)."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def run_job(function: str, spec: dict, out: str, threads: int | None = None) -> str:
+    """Run one job and write its result file; returns the job id."""
+    if threads is not None:
+        _set_threads(threads)
+    ident = job_id(function, spec)
+    start = time.perf_counter()
+    result = resolve(function)(spec)
+    atomic_write_json(Path(out) / f"{ident}.json", {"id": ident, "function": function, "spec": spec,
+                                                      "result": result,
+                                                      "wall_s": round(time.perf_counter() - start, 3)})
+    return ident
+
+
+def load_result(path: Path) -> dict | None:
+    """A finished job's record, or None when the file is missing or damaged."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return record if isinstance(record, dict) and "result" in record else None
+
+
+def run_sweep(function: str, specs: Iterable[dict], out: str | os.PathLike, *, executor: str = "local",
+              threads_per_job: int = 1, workers: int | None = None, progress: bool = True) -> dict[str, dict]:
+    """Run every job of ``specs`` not yet finished in ``out``; returns {id: record} of all of them.
+
+    ``local`` runs ``workers`` processes (default: cores // threads_per_job, at least 1), each with
+    ``threads_per_job`` torch threads.
+    """
+    if executor not in EXECUTORS:
+        raise UserError(f"--executor: must be one of {', '.join(EXECUTORS)}, got {executor!r}")
+    if threads_per_job < 1:
+        raise UserError(f"--threads-per-job: must be >= 1, got {threads_per_job}")
+    resolve(function)  # a wrong name fails here, before any work
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = {job_id(function, spec): spec for spec in specs}
+    done: dict[str, dict] = {}
+    for ident in jobs:
+        path = out / f"{ident}.json"
+        record = load_result(path)
+        if record is not None:
+            done[ident] = record
+        elif path.exists():
+            print(f"sweep: {path} is damaged; running that job again")
+    todo = [ident for ident in jobs if ident not in done]
+    bar = tqdm(total=len(jobs), initial=len(done), unit="job", desc="sweep", disable=not progress)
+    for ident in _execute(function, [jobs[i] for i in todo], out, executor, threads_per_job, workers):
+        done[ident] = load_result(out / f"{ident}.json")
+        bar.update(1)
+    bar.close()
+    return {ident: done[ident] for ident in jobs}
+
+
+def _execute(function: str, specs: list[dict], out: Path, executor: str, threads: int,
+             workers: int | None) -> Iterator[str]:
+    if executor == "serial":
+        for spec in specs:
+            yield run_job(function, spec, str(out))
+        return
+    workers = workers or max(1, (os.cpu_count() or 1) // threads)
+    # spawn: fresh interpreters, so each worker's thread settings come before its torch import
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                             initializer=_set_threads, initargs=(threads,)) as pool:
+        # a reused worker may have been changed by an earlier job: every job sets its threads again
+        futures = [pool.submit(run_job, function, spec, str(out), threads) for spec in specs]
+        for future in as_completed(futures):
+            yield future.result()
