@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/mstpn reproduce --out out/demo
 
 test: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks results
+	$(BIN)/ruff check src tests benchmarks results examples
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)

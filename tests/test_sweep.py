@@ -87,3 +87,24 @@ def test_bad_input_is_refused_before_any_work(tmp_path):
     with pytest.raises(UserError, match="JSON-able"):
         job_id("sweep_jobs:square", {"x": object()})
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_wrong_ray_address_is_refused_quickly(tmp_path, monkeypatch):
+    import mstpn.sweep as sweep
+
+    monkeypatch.setattr(sweep, "RAY_CONNECT_TIMEOUT_S", 0.5)
+    start = time.time()
+    with pytest.raises(UserError, match="nothing answers"):
+        run_sweep("sweep_jobs:square", [{"x": 1}], tmp_path, executor="ray", ray_address="127.0.0.1:9",
+                  progress=False)
+    assert time.time() - start < 5
+
+
+def test_ray_executor_when_ray_is_installed(tmp_path, monkeypatch):
+    pytest.importorskip("ray")
+    monkeypatch.setenv("PYTHONPATH", str(HERE))  # the local Ray's workers import the job module
+    specs = [{"x": x} for x in range(3)]
+    records = run_sweep("sweep_jobs:square", specs, tmp_path, executor="ray", threads_per_job=1,
+                        progress=False)
+    assert [r["result"]["y"] for r in records.values()] == [0, 1, 4]
+    assert all(r["result"]["threads"] == 1 for r in records.values())

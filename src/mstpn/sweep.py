@@ -7,9 +7,13 @@ and the spec's content (:func:`job_id`), and its result is written atomically to
 result file is there and valid, so a sweep killed at any point (kill -9 included) resumes without
 redoing finished jobs; a damaged result file is reported and the job runs again.
 
-Executors: ``serial`` (in this process, for tests and debugging) and ``local`` (a pool of fresh
+Executors: ``serial`` (in this process, for tests and debugging), ``local`` (a pool of fresh
 processes; each sets its torch thread count before torch is imported, since a worker's threads are
-otherwise whatever torch picked).
+otherwise whatever torch picked) and ``ray`` (Ray Core tasks with ``num_cpus`` = threads per job, on a
+local Ray or an existing cluster: ``ray_address`` or ``RAY_ADDRESS``; optional extra
+``pip install 'mstpn[ray]'``; the cluster's workers need mstpn and the job's module installed).
+Workers return each record to this process, which writes the result files, so a cluster needs no
+shared disk.
 """
 
 from __future__ import annotations
@@ -29,7 +33,9 @@ from tqdm import tqdm
 from mstpn.atomic import atomic_write_json
 from mstpn.errors import UserError
 
-EXECUTORS = ("serial", "local")
+EXECUTORS = ("serial", "local", "ray")
+RAY_CONNECT_TIMEOUT_S = 10.0
+"""How long to wait for a Ray cluster's address to answer (a wrong address otherwise hangs ray.init)."""
 
 
 def job_id(function: str, spec: dict) -> str:
@@ -59,17 +65,14 @@ def _set_threads(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def run_job(function: str, spec: dict, out: str, threads: int | None = None) -> str:
-    """Run one job and write its result file; returns the job id."""
+def compute_job(function: str, spec: dict, threads: int | None = None) -> dict:
+    """Run one job (in whatever process the executor chose); returns its record for the result file."""
     if threads is not None:
         _set_threads(threads)
-    ident = job_id(function, spec)
     start = time.perf_counter()
     result = resolve(function)(spec)
-    atomic_write_json(Path(out) / f"{ident}.json", {"id": ident, "function": function, "spec": spec,
-                                                      "result": result,
-                                                      "wall_s": round(time.perf_counter() - start, 3)})
-    return ident
+    return {"id": job_id(function, spec), "function": function, "spec": spec, "result": result,
+            "wall_s": round(time.perf_counter() - start, 3)}
 
 
 def load_result(path: Path) -> dict | None:
@@ -82,11 +85,13 @@ def load_result(path: Path) -> dict | None:
 
 
 def run_sweep(function: str, specs: Iterable[dict], out: str | os.PathLike, *, executor: str = "local",
-              threads_per_job: int = 1, workers: int | None = None, progress: bool = True) -> dict[str, dict]:
+              threads_per_job: int = 1, workers: int | None = None, ray_address: str | None = None,
+              progress: bool = True) -> dict[str, dict]:
     """Run every job of ``specs`` not yet finished in ``out``; returns {id: record} of all of them.
 
     ``local`` runs ``workers`` processes (default: cores // threads_per_job, at least 1), each with
-    ``threads_per_job`` torch threads.
+    ``threads_per_job`` torch threads; ``ray`` asks ``threads_per_job`` CPUs per task of the Ray at
+    ``ray_address`` (default ``RAY_ADDRESS``, else a local Ray started for the sweep).
     """
     if executor not in EXECUTORS:
         raise UserError(f"--executor: must be one of {', '.join(EXECUTORS)}, got {executor!r}")
@@ -106,24 +111,64 @@ def run_sweep(function: str, specs: Iterable[dict], out: str | os.PathLike, *, e
             print(f"sweep: {path} is damaged; running that job again")
     todo = [ident for ident in jobs if ident not in done]
     bar = tqdm(total=len(jobs), initial=len(done), unit="job", desc="sweep", disable=not progress)
-    for ident in _execute(function, [jobs[i] for i in todo], out, executor, threads_per_job, workers):
-        done[ident] = load_result(out / f"{ident}.json")
+    for record in _execute(function, [jobs[i] for i in todo], executor, threads_per_job, workers,
+                           ray_address):
+        atomic_write_json(out / f"{record['id']}.json", record)
+        done[record["id"]] = record
         bar.update(1)
     bar.close()
     return {ident: done[ident] for ident in jobs}
 
 
-def _execute(function: str, specs: list[dict], out: Path, executor: str, threads: int,
-             workers: int | None) -> Iterator[str]:
+def _execute(function: str, specs: list[dict], executor: str, threads: int, workers: int | None,
+             ray_address: str | None) -> Iterator[dict]:
+    """Records of the jobs of ``specs``, in the order they finish."""
     if executor == "serial":
         for spec in specs:
-            yield run_job(function, spec, str(out))
-        return
-    workers = workers or max(1, (os.cpu_count() or 1) // threads)
-    # spawn: fresh interpreters, so each worker's thread settings come before its torch import
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                             initializer=_set_threads, initargs=(threads,)) as pool:
-        # a reused worker may have been changed by an earlier job: every job sets its threads again
-        futures = [pool.submit(run_job, function, spec, str(out), threads) for spec in specs]
-        for future in as_completed(futures):
-            yield future.result()
+            yield compute_job(function, spec)
+    elif executor == "local":
+        workers = workers or max(1, (os.cpu_count() or 1) // threads)
+        # spawn: fresh interpreters, so each worker's thread settings come before its torch import;
+        # a reused worker may have been changed by an earlier job, so every job sets them again
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
+                                 initializer=_set_threads, initargs=(threads,)) as pool:
+            futures = [pool.submit(compute_job, function, spec, threads) for spec in specs]
+            for future in as_completed(futures):
+                yield future.result()
+    else:
+        yield from _execute_ray(function, specs, threads, ray_address)
+
+
+def _execute_ray(function: str, specs: list[dict], threads: int, address: str | None) -> Iterator[dict]:
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address and address not in ("auto", "local"):
+        _check_reachable(address)
+    try:
+        import ray
+    except ImportError:
+        raise UserError("--executor ray: Ray is not installed (pip install 'mstpn[ray]')") from None
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    try:
+        task = ray.remote(num_cpus=threads)(compute_job)
+        pending = [task.remote(function, spec, threads) for spec in specs]
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            yield ray.get(ready[0])
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _check_reachable(address: str) -> None:
+    """Refuse a Ray address whose host:port does not answer within RAY_CONNECT_TIMEOUT_S."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=RAY_CONNECT_TIMEOUT_S):
+            pass
+    except (OSError, ValueError):
+        raise UserError(f"--ray-address {address}: nothing answers there within {RAY_CONNECT_TIMEOUT_S:g} s "
+                        "(expected HOST:PORT of a running `ray start --head`)") from None
