@@ -388,6 +388,36 @@ def _add_pong(sub: argparse._SubParsersAction) -> None:
                              "beside it as <name>_curve.png")
     export.set_defaults(handler=_pong_export)
 
+    tol = psub.add_parser(
+        "tolerance", help="device tolerance map: the agent's score as each device property moves",
+        description="Sweep one device or driver property at a time (the others as trained), score the "
+                    "m-STPN agent with greedy test games over several device draws, and write "
+                    "DIR/tolerance.json and DIR/tolerance.png. Each point is a job file in DIR/jobs/: "
+                    "a killed map resumes where it stopped.",
+        epilog="examples:\n"
+               "  mstpn pong tolerance checkpoints/pong_mstpn.pt --out out/tolerance\n"
+               "  mstpn pong tolerance checkpoints/pong_mstpn.pt --out out/tol --properties c2c_sigma,tau0 "
+               "--draws 1 --games 4\n"
+               "  mstpn pong tolerance checkpoints/pong_mstpn.pt --out out/tol --executor ray "
+               "--ray-address 10.0.0.5:6379\n",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    tol.add_argument("checkpoint", help="an m-STPN agent (e.g. checkpoints/pong_mstpn.pt)")
+    tol.add_argument("--out", required=True, help="folder for jobs/, tolerance.json and tolerance.png")
+    tol.add_argument("--properties", help="comma-separated subset of: c2c_sigma, read_sigma, d2d_sigma, "
+                                          "bias_range, bias_levels, max_pulses, write_threshold, g_max, "
+                                          "tau0, v_tau (default: all)")
+    tol.add_argument("--draws", type=int, default=2, help="device draws per point (default 2)")
+    tol.add_argument("--games", type=int, default=10, help="greedy test games per draw (default 10)")
+    tol.add_argument("--seed", type=int, default=0, help="test seed of the games (default 0)")
+    tol.add_argument("--max-frames", type=int, default=108_000,
+                     help="cut games at this many emulator frames (default: whole games)")
+    tol.add_argument("--executor", choices=("serial", "local", "ray"), default="local",
+                     help="where the points run (default local: a process per core)")
+    tol.add_argument("--threads-per-job", type=int, default=1, help="torch threads per point (default 1)")
+    tol.add_argument("--ray-address", help="HOST:PORT of a Ray cluster (default RAY_ADDRESS or a local Ray)")
+    tol.add_argument("--no-progress", action="store_true", help="no progress bar")
+    tol.set_defaults(handler=_pong_tolerance)
+
     curve = psub.add_parser("curve", help="plot learning curves of runs (score vs frames and hours)")
     curve.add_argument("runs", nargs="+", help="run folders, each as LABEL=FOLDER or FOLDER")
     curve.add_argument("--out", required=True, help="PNG to write")
@@ -432,6 +462,21 @@ def _pong_train(args: argparse.Namespace) -> int:
         module, config = _new_run_config(args)
     summary = module.train(config, args.out, resume=args.resume, progress=not args.no_progress)
     print(f"done: {summary['frames']:,} frames, recent mean score {summary['score_mean20']}")
+    return 0
+
+
+def _pong_tolerance(args: argparse.Namespace) -> int:
+    from mstpn.rl.tolerance import tolerance_map
+
+    properties = [p.strip() for p in args.properties.split(",") if p.strip()] if args.properties else None
+    summary = tolerance_map(args.checkpoint, args.out, properties=properties, draws=args.draws,
+                            games=args.games, seed=args.seed, max_frames=args.max_frames,
+                            executor=args.executor, threads_per_job=args.threads_per_job,
+                            ray_address=args.ray_address, progress=not args.no_progress)
+    for name, entry in summary["properties"].items():
+        points = ", ".join(f"{p['value']:g}: {p['mean_score']:+.1f}" for p in entry["points"])
+        print(f"{name} (agent's {entry['preset']:g}): {points}")
+    print(f"wrote {args.out}/tolerance.json and {args.out}/tolerance.png")
     return 0
 
 

@@ -81,18 +81,16 @@ def noise_seeded(agent: ActorCritic, seed: int) -> Iterator[None]:
         core.noise = own
 
 
-DEVICE_DRAW_SEED = 0
-"""Seed of the per-synapse devices drawn when an agent is put on other device parameters."""
-
-
 def load_agent(path: str | os.PathLike, device_params: SrTiO3Params | None = None,
-               device: str = "cpu") -> tuple[ActorCritic, dict]:
+               device: str = "cpu", *, mstpn_overrides: dict | None = None, draw: int = 0
+               ) -> tuple[ActorCritic, dict]:
     """Rebuild the agent stored in a checkpoint; optionally put another device under its m-STPN core.
 
     With ``device_params`` the learned weights, biases and plasticity are kept and the per-synapse
-    device properties are drawn anew for the new device (the same draw every time:
-    ``DEVICE_DRAW_SEED``). ``device`` is the torch device the agent is moved to (cpu, cuda, cuda:N),
-    whatever device it was trained on.
+    device properties are drawn anew for the new device (draw number ``draw``: the same draw every
+    time). ``mstpn_overrides`` changes MSTPNConfig fields of the core (driver settings).
+    ``device`` is the torch device the agent is moved to (cpu, cuda, cuda:N), whatever device it
+    was trained on.
     """
     torch_device = resolve_device(device)
     saved = load_checkpoint(path)
@@ -106,9 +104,17 @@ def load_agent(path: str | os.PathLike, device_params: SrTiO3Params | None = Non
             raise UserError(f"--device-params: the checkpoint's core is {agent_config.core!r}, not mstpn")
         agent_config = AgentConfig(**{**agent_config.to_dict(), "device_params": device_params.to_dict()})
         state = {k: v for k, v in state.items() if k.split(".")[-1] not in DEVICE_BUFFERS}
+    if mstpn_overrides:
+        if agent_config.core != "mstpn":
+            raise UserError(f"{path}: driver settings need an m-STPN core, not {agent_config.core!r}")
+        agent_config = AgentConfig(**{**agent_config.to_dict(),
+                                      "mstpn": {**agent_config.mstpn, **mstpn_overrides}})
     with torch.random.fork_rng(devices=[]):  # the global RNG of the caller stays as it was
-        torch.manual_seed(DEVICE_DRAW_SEED)
-        agent = ActorCritic(agent_config)
+        torch.manual_seed(draw)
+        try:
+            agent = ActorCritic(agent_config)
+        except TypeError as exc:
+            raise UserError(f"{path}: invalid m-STPN settings ({exc})") from None
     _, unexpected = agent.load_state_dict(state, strict=device_params is None)
     if unexpected:
         raise UserError(f"{path}: checkpoint does not match the agent (unexpected {unexpected[:3]})")

@@ -1,0 +1,189 @@
+"""Device tolerance map: how a trained m-STPN agent plays as each device property moves off the preset.
+
+One property is swept at a time, the others stay as trained. Every point is scored with greedy games
+on the test seeds over several device-to-device draws (each draw redraws the per-synapse devices);
+the learned weights, biases, plasticity and bias voltages stay. Driver properties (bias range and
+levels, pulses per step, write threshold) change the cell's configuration; a narrower bias range
+clips each synapse's learned bias voltage into it. Points run as jobs of :mod:`mstpn.sweep`, so a
+killed map resumes without replaying finished points.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mstpn.atomic import atomic_write_bytes, atomic_write_json
+from mstpn.devices.params import SrTiO3Params
+from mstpn.errors import UserError
+from mstpn.nn.mstpn import MSTPNConfig
+from mstpn.sweep import run_sweep
+from mstpn.tasks.pong import game_seed
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One swept property: where it lives, the values tried, how to label it."""
+
+    name: str
+    where: str
+    """"device" (an SrTiO3Params field) or "driver" (an MSTPNConfig field; bias_range sets both ends)."""
+    values: tuple[float, ...]
+    label: str
+    log: bool = False
+
+
+AXES = (
+    Axis("c2c_sigma", "device", (0.0, 0.025, 0.05, 0.1, 0.2, 0.4), "cycle-to-cycle sigma"),
+    Axis("read_sigma", "device", (0.0, 0.005, 0.01, 0.02, 0.05, 0.1), "read-noise sigma"),
+    Axis("d2d_sigma", "device", (0.0, 0.05, 0.1, 0.2, 0.4), "device-to-device sigma"),
+    Axis("bias_range", "driver", (0.15, 0.3, 0.45, 0.6), "bias range +- (V)"),
+    Axis("bias_levels", "driver", (2, 4, 8, 16, 0), "bias levels (0 = continuous)"),
+    Axis("max_pulses", "driver", (1, 2, 4, 8, 16, 32), "most pulses per step", log=True),
+    Axis("write_threshold", "driver", (0.0, 1.0, 2.0, 4.0, 8.0), "write threshold (pulses)"),
+    Axis("g_max", "device", (25e-9, 50e-9, 100e-9, 200e-9, 400e-9), "g_max (S)", log=True),
+    Axis("tau0", "device", (0.1, 0.3, 1.0, 3.0, 10.0), "tau0 (s)", log=True),
+    Axis("v_tau", "device", (0.05, 0.09, 0.1303, 0.2, 0.3), "v_tau (V)"),
+)
+AXES_BY_NAME = {axis.name: axis for axis in AXES}
+TARGET_SCORE = 18.0
+
+
+def checkpoint_digest(path: str | os.PathLike) -> str:
+    """16 hex digits of the checkpoint file's SHA-256: a changed agent never reuses old points."""
+    with open(path, "rb") as handle:
+        return hashlib.sha256(handle.read()).hexdigest()[:16]
+
+
+def _clip_bias_voltages(agent, old: MSTPNConfig) -> None:
+    """Keep each synapse's learned bias voltage, clipped into the (new) driver range of the cell."""
+    cell, new = agent.core, agent.core.config
+    with torch.no_grad():
+        v = old.v_b_min + (old.v_b_max - old.v_b_min) * torch.sigmoid(cell.bias_logit)
+        frac = ((v.clamp(new.v_b_min, new.v_b_max) - new.v_b_min) / (new.v_b_max - new.v_b_min))
+        frac = frac.clamp(1e-6, 1 - 1e-6)
+        cell.bias_logit.copy_(torch.log(frac) - torch.log1p(-frac))
+
+
+def evaluate_point(spec: dict) -> dict:
+    """Sweep job: the agent at one value of one property, one device draw, greedy test games."""
+    from mstpn.rl.evaluate import _frame_skip, load_agent, play
+
+    axis = AXES_BY_NAME[spec["property"]]
+    value = spec["value"]
+    base, saved = load_agent(spec["checkpoint"])
+    trained = base.core.config
+    params = base.core.params
+    if axis.where == "device":
+        params = params.replace(**{axis.name: value})
+    overrides = {}
+    if axis.name == "bias_range":
+        overrides = {"v_b_min": -value, "v_b_max": value}
+    elif axis.where == "driver":
+        overrides = {axis.name: type(getattr(trained, axis.name))(value)}
+    # every point, the trained value included, runs on freshly drawn devices: draw k is the same chip
+    agent, _ = load_agent(spec["checkpoint"], params, mstpn_overrides=overrides, draw=spec["draw"])
+    if axis.name == "bias_range":
+        _clip_bias_voltages(agent, trained)
+    games = spec["games"]
+    result = play(agent, games, game_seed("test", spec["seed"], games), _frame_skip(saved),
+                  max_frames=spec["max_frames"], progress=False)
+    return {"mean_score": result["mean_score"], "scores": result["scores"], "lost": result["lost"]}
+
+
+def tolerance_specs(checkpoint: str | os.PathLike, properties: list[str], draws: int, games: int,
+                    seed: int, max_frames: int) -> list[dict]:
+    """Every job of a map: property x value x draw."""
+    unknown = [p for p in properties if p not in AXES_BY_NAME]
+    if unknown:
+        raise UserError(f"--properties: unknown {', '.join(unknown)}; choose from {', '.join(AXES_BY_NAME)}")
+    if draws < 1 or games < 1 or max_frames < 1:
+        raise UserError("--draws, --games and --max-frames: must be >= 1")
+    game_seed("test", seed, games)  # validates seed and games
+    path = str(Path(checkpoint).resolve())
+    digest = checkpoint_digest(path)
+    return [{"checkpoint": path, "checkpoint_sha256": digest, "property": name, "value": value,
+             "draw": draw, "games": games, "seed": seed, "max_frames": max_frames}
+            for name in properties for value in AXES_BY_NAME[name].values for draw in range(draws)]
+
+
+def tolerance_map(checkpoint: str | os.PathLike, out: str | os.PathLike, *,
+                  properties: list[str] | None = None, draws: int = 2, games: int = 10, seed: int = 0,
+                  max_frames: int = 108_000, executor: str = "local", threads_per_job: int = 1,
+                  ray_address: str | None = None, progress: bool = True) -> dict:
+    """Run (or resume) the map in ``out``: jobs/ (one file per point and draw), tolerance.json, .png."""
+    from mstpn.rl.evaluate import load_agent
+
+    agent, _ = load_agent(checkpoint)
+    if agent.config.core != "mstpn":
+        raise UserError(f"{checkpoint}: a tolerance map needs an m-STPN agent, not {agent.config.core!r}")
+    properties = properties or [axis.name for axis in AXES]
+    specs = tolerance_specs(checkpoint, properties, draws, games, seed, max_frames)
+    records = run_sweep("mstpn.rl.tolerance:evaluate_point", specs, Path(out) / "jobs", executor=executor,
+                        threads_per_job=threads_per_job, ray_address=ray_address, progress=progress)
+    preset = _preset_values(agent.core.params, agent.core.config)
+    summary = {"checkpoint": str(checkpoint), "draws": draws, "games": games, "test_seed": seed,
+               "max_frames": max_frames, "target_score": TARGET_SCORE, "properties": {}}
+    for name in properties:
+        points = []
+        for value in AXES_BY_NAME[name].values:
+            scores = [r["result"]["mean_score"] for r in records.values()
+                      if r["spec"]["property"] == name and r["spec"]["value"] == value]
+            points.append({"value": value, "mean_score": float(np.mean(scores)),
+                           "std_over_draws": float(np.std(scores)), "draws": len(scores)})
+        summary["properties"][name] = {"preset": preset[name], "points": points}
+    atomic_write_json(Path(out) / "tolerance.json", summary)
+    atomic_write_bytes(Path(out) / "tolerance.png", render_tolerance_png(summary))
+    return summary
+
+
+def _preset_values(params: SrTiO3Params, config: MSTPNConfig) -> dict[str, float]:
+    values = {axis.name: getattr(params if axis.where == "device" else config, axis.name, None)
+              for axis in AXES}
+    values["bias_range"] = config.v_b_max
+    return values
+
+
+def render_tolerance_png(summary: dict) -> bytes:
+    """A panel per property: score against value, the agent's own value marked, the +18 line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(summary["properties"])
+    cols = min(5, len(names))
+    rows = math.ceil(len(names) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, 2.7 * rows), squeeze=False, sharey=True)
+    for ax, name in zip(axes.flat, names, strict=False):
+        axis, entry = AXES_BY_NAME[name], summary["properties"][name]
+        xs = [p["value"] for p in entry["points"]]
+        ys = [p["mean_score"] for p in entry["points"]]
+        ax.errorbar(xs, ys, yerr=[p["std_over_draws"] for p in entry["points"]], fmt="o-", ms=4)
+        ax.axhline(summary["target_score"], color="grey", ls="--", lw=0.8)
+        if entry["preset"] is not None:
+            ax.axvline(entry["preset"], color="C3", lw=0.8)
+        if axis.log:
+            ax.set_xscale("log", base=2)
+        ax.set_xlabel(axis.label, fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.set_ylim(-21.5, 21.5)
+    for ax in axes.flat[len(names):]:
+        ax.axis("off")
+    for ax in axes[:, 0]:
+        ax.set_ylabel("greedy score (test games)", fontsize=8)
+    fig.suptitle(f"Tolerance of {summary['checkpoint']}: one property at a time (red: the agent's own "
+                 f"value, dashed: +{summary['target_score']:g}); {summary['draws']} device draw(s) x "
+                 f"{summary['games']} games per point", fontsize=9)
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100)
+    plt.close(fig)
+    return buffer.getvalue()
