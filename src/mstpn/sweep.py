@@ -7,11 +7,11 @@ and the spec's content (:func:`job_id`), and its result is written atomically to
 result file is there and valid, so a sweep killed at any point (kill -9 included) resumes without
 redoing finished jobs; a damaged result file is reported and the job runs again.
 
-Executors: ``serial`` (in this process, for tests and debugging), ``local`` (a pool of fresh
-processes; each sets its torch thread count before torch is imported, since a worker's threads are
-otherwise whatever torch picked) and ``ray`` (Ray Core tasks with ``num_cpus`` = threads per job, on a
-local Ray or an existing cluster: ``ray_address`` or ``RAY_ADDRESS``; optional extra
-``pip install 'mstpn[ray]'``; the cluster's workers need mstpn and the job's module installed).
+Executors: ``serial`` (in this process, for tests and debugging), ``local`` (a fresh process per
+job, at most ``workers`` at a time; each sets its torch thread count before torch is imported) and
+``ray`` (Ray Core tasks with ``num_cpus`` = threads per job, on a local Ray or an existing cluster:
+``ray_address`` or ``RAY_ADDRESS``; optional extra ``pip install 'mstpn[ray]'``; the cluster's
+workers need mstpn and the job's module installed).
 Workers return each record to this process, which writes the result files, so a cluster needs no
 shared disk.
 """
@@ -22,6 +22,7 @@ import hashlib
 import importlib
 import json
 import os
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -128,10 +129,12 @@ def _execute(function: str, specs: list[dict], executor: str, threads: int, work
             yield compute_job(function, spec)
     elif executor == "local":
         workers = workers or max(1, (os.cpu_count() or 1) // threads)
-        # spawn: fresh interpreters, so each worker's thread settings come before its torch import;
-        # a reused worker may have been changed by an earlier job, so every job sets them again
+        # spawn, one job per process: each job starts clean (its thread settings come before its torch
+        # import, and nothing an earlier job did, such as torch.compile's per-process caches filling
+        # up, carries over)
+        fresh = {"max_tasks_per_child": 1} if sys.version_info >= (3, 11) else {}  # 3.10: reused workers
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                 initializer=_set_threads, initargs=(threads,)) as pool:
+                                 initializer=_set_threads, initargs=(threads,), **fresh) as pool:
             futures = [pool.submit(compute_job, function, spec, threads) for spec in specs]
             for future in as_completed(futures):
                 yield future.result()

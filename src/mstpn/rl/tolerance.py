@@ -107,7 +107,9 @@ def tolerance_specs(checkpoint: str | os.PathLike, properties: list[str], draws:
     if draws < 1 or games < 1 or max_frames < 1:
         raise UserError("--draws, --games and --max-frames: must be >= 1")
     game_seed("test", seed, games)  # validates seed and games
-    path = str(Path(checkpoint).resolve())
+    # the path as given (relative paths keep job ids the same in another clone); the digest says which
+    # agent it is
+    path = str(checkpoint)
     digest = checkpoint_digest(path)
     return [{"checkpoint": path, "checkpoint_sha256": digest, "property": name, "value": value,
              "draw": draw, "games": games, "seed": seed, "max_frames": max_frames}
