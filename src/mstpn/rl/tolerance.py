@@ -74,13 +74,16 @@ def _clip_bias_voltages(agent, old: MSTPNConfig) -> None:
 
 def evaluate_point(spec: dict) -> dict:
     """Sweep job: the agent at one value of one property, one device draw, greedy test games."""
+    from mstpn.rl.agent import AgentConfig
+    from mstpn.rl.checkpoint import load_checkpoint
     from mstpn.rl.evaluate import _frame_skip, load_agent, play
 
     axis = AXES_BY_NAME[spec["property"]]
     value = spec["value"]
-    base, saved = load_agent(spec["checkpoint"])
-    trained = base.core.config
-    params = base.core.params
+    # the trained device and driver, read from the checkpoint's configuration (no agent built for it)
+    stored = AgentConfig(**load_checkpoint(spec["checkpoint"])["agent_config"])
+    params = SrTiO3Params.from_dict(stored.device_params) if stored.device_params else SrTiO3Params()
+    trained = MSTPNConfig(**stored.mstpn)
     if axis.where == "device":
         params = params.replace(**{axis.name: value})
     overrides = {}
@@ -89,7 +92,7 @@ def evaluate_point(spec: dict) -> dict:
     elif axis.where == "driver":
         overrides = {axis.name: type(getattr(trained, axis.name))(value)}
     # every point, the trained value included, runs on freshly drawn devices: draw k is the same chip
-    agent, _ = load_agent(spec["checkpoint"], params, mstpn_overrides=overrides, draw=spec["draw"])
+    agent, saved = load_agent(spec["checkpoint"], params, mstpn_overrides=overrides, draw=spec["draw"])
     if axis.name == "bias_range":
         _clip_bias_voltages(agent, trained)
     games = spec["games"]
