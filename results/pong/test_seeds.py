@@ -17,15 +17,23 @@ from mstpn.rl.evaluate import PlayMode, evaluate, write_eval_json
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
+RECIPE = HERE / "recipe"
 AGENTS = {"mstpn": ROOT / "checkpoints" / "pong_mstpn.pt",
-          "lstm": ROOT / "checkpoints" / "training" / "pong_lstm" / "checkpoint.pt"}
-MODES = {"mstpn": ("greedy", "sample", "sticky", "epsilon"), "lstm": ("greedy", "sticky")}
+          "lstm": ROOT / "checkpoints" / "training" / "pong_lstm" / "checkpoint.pt",
+          "mstpn_15M": RECIPE / "pong_mstpn_15M_best.pt", "lstm_15M": RECIPE / "pong_lstm_15M_best.pt"}
+"""The shipped agents (41.6 M frames, old recipe) and the best-on-validation agents of the 15 M-frame
+runs of the new recipe (recipe/summarise.py)."""
+MODES = {"mstpn": ("greedy", "sample", "sticky", "epsilon"), "lstm": ("greedy", "sticky"),
+         "mstpn_15M": ("greedy", "sample", "sticky"), "lstm_15M": ("greedy", "sample", "sticky")}
 SEEDS, GAMES = (0, 1, 2), 10
 
 
 def main() -> None:
     summary: dict = {"split": "test", "seeds": list(SEEDS), "games_per_seed": GAMES, "agents": {}}
     for agent, path in AGENTS.items():
+        if not path.exists():
+            print(f"{agent}: no {path.relative_to(ROOT)}, skipped")
+            continue
         for mode in MODES[agent]:
             scores: list[float] = []
             for seed in SEEDS:

@@ -21,6 +21,7 @@ EPILOG = """examples:
   mstpn device demo --out out/device          the six synaptic functions of one device, as a figure
   mstpn device simulate --protocol characterise --out trace.csv
   mstpn device fit trace.csv --out params.json --plot fit.png
+  mstpn device assess trace.csv --out out/assess  is my device good enough? one report with a verdict
   mstpn art --model mstpn --epochs 20 --json art.json     m-STPN on associative retrieval
   mstpn pong train --core mstpn --out runs/mstpn          train a Pong agent (resume with --resume)
   mstpn energy --paper                                    the paper's energy table, ours beside it
@@ -89,6 +90,7 @@ def _add_device(sub: argparse._SubParsersAction) -> None:
     simulate.set_defaults(handler=_device_simulate)
 
     _add_device_fit(dsub)  # `mstpn device fit`: its own block below
+    _add_device_assess(dsub)  # `mstpn device assess`: its own block below
 
 
 def _device_params(path: str | None):  # -> SrTiO3Params
@@ -210,8 +212,18 @@ def _device_fit(args: argparse.Namespace) -> int:
     print("95 % intervals: " + ", ".join(spans))
     if result.correlations:
         print("strongest correlations: " + ", ".join(f"{a}~{b} {r:+.2f}" for a, b, r in result.correlations))
+    read, c2c, floor = result.noise.get("read_sigma"), result.noise.get("c2c_sigma"), result.noise_floor
+    if read is not None and c2c is not None:
+        print(f"noise from the data: read_sigma {p.read_sigma:.3g} ({read.source}); "
+              f"c2c_sigma {p.c2c_sigma:.3g} "
+              + (f"(from {c2c.count} increments of {c2c.groups} groups of repeated identical pulses)"
+                 if c2c.identified else "(base value: the traces cannot identify it)"))
+    if floor is not None:
+        print(f"noise floor {'reached' if floor.reached else 'NOT reached'}: residual "
+              f"{100 * floor.residual_rel_rms:.2f} % RMS, noise alone {100 * floor.expected_rel_rms:.2f} % "
+              f"(limit {100 * floor.limit_rel_rms:.2f} %)")
     for note in result.notes:
-        print(f"note: {note}")
+        print(note if note.startswith("warning: ") else f"note: {note}")
     return 0
 
 
@@ -233,6 +245,76 @@ def _device_fit_population(args: argparse.Namespace, traces: list, options: dict
           f"wrote {args.out}")
     for note in result.notes:
         print(f"note: {note}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------- device assess
+ASSESS_EPILOG = """examples:
+  mstpn device assess params.json --out out/assess                 a parameter file (e.g. from device fit)
+  mstpn device assess trace.csv more.csv --out out/assess          fit the traces first, then assess
+  mstpn device assess dev1.csv dev2.csv dev3.csv --population --out out/assess   one device per file
+  mstpn device assess params.json --out out/quick --games 0        no games: tolerance map and energy only
+  mstpn device assess params.json --out out/assess --games 10 --seed 1
+  mstpn device assess params.json --out out/tuned --finetune-frames 100000   also fine-tuned (~7 min)
+
+Writes DIR/report.html (self-contained), DIR/report.md with its figures, DIR/assess.json (every
+number) and, after a fit, DIR/params.json. The verdict names the device property on which the
+device's value predicts the agent's lowest score on its tolerance map (--tolerance, made by
+`mstpn pong tolerance`). Bad input: one line on stderr, exit code 2, nothing written.
+"""
+
+
+def _add_device_assess(dsub: argparse._SubParsersAction) -> None:
+    import textwrap
+
+    from mstpn.report.assess import DEFAULT_CHECKPOINT, DEFAULT_GAMES, DEFAULT_TOLERANCE, MAX_FRAMES
+
+    assess = dsub.add_parser(
+        "assess", help="is my device good enough? one report: functions, fit, tolerance, score, energy",
+        description=textwrap.fill(
+            "Assess one memristor for the trained m-STPN Pong agent: fit its traces (or read a parameter "
+            "file), then write one report with the device's six synaptic functions, the fit and its "
+            "uncertainties, where the device sits on each axis of the agent's tolerance map, the agent's "
+            "greedy score on the device, the energy per game against the GPU presets, and a verdict line "
+            "naming the limiting property.", 100),
+        epilog=ASSESS_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    assess.add_argument("inputs", nargs="+", metavar="PARAMS.json | TRACE.csv",
+                        help="one parameter file, or one or more traces (fitted together)")
+    assess.add_argument("--out", required=True, metavar="DIR", help="report folder (created if missing)")
+    assess.add_argument("--games", type=int, default=DEFAULT_GAMES, metavar="N",
+                        help=f"greedy test games on the device (default {DEFAULT_GAMES}; 0 skips them)")
+    assess.add_argument("--seed", type=int, default=0,
+                        help="test seed of the games, and seed of the simulated device in the functions (0)")
+    assess.add_argument("--checkpoint", default=str(DEFAULT_CHECKPOINT), metavar="CKPT",
+                        help=f"m-STPN agent to play (default {DEFAULT_CHECKPOINT})")
+    assess.add_argument("--tolerance", default=str(DEFAULT_TOLERANCE), metavar="tolerance.json",
+                        help=f"the agent's tolerance map (default {DEFAULT_TOLERANCE})")
+    assess.add_argument("--max-frames", type=int, default=MAX_FRAMES, metavar="N",
+                        help=f"cut each game at N emulator frames (default {MAX_FRAMES:,})")
+    assess.add_argument("--population", action="store_true",
+                        help="each trace file is another device (>= 3): assess their population")
+    assess.add_argument("--pulse-threshold", type=float, default=0.5, metavar="V",
+                        help="traces: |V| at or above this is a pulse (default 0.5 V)")
+    assess.add_argument("--base", metavar="P.json",
+                        help="traces: parameters not fitted come from here (default: the preset)")
+    assess.add_argument("--finetune-frames", type=int, default=0, metavar="N",
+                        help="also fine-tune the agent N emulator frames on the device's chip and play the "
+                             "games again (lr 1e-4 decaying to 0; ~4 ms per frame on one core, e.g. "
+                             "100,000 frames: ~7 min); the report shows both scores (default 0: none)")
+    assess.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
+    assess.set_defaults(handler=_device_assess)
+
+
+def _device_assess(args: argparse.Namespace) -> int:
+    from mstpn.report.assess import assess_device
+
+    base = _device_params(args.base) if args.base else None
+    summary = assess_device(args.inputs, args.out, games=args.games, seed=args.seed,
+                            checkpoint=args.checkpoint, tolerance=args.tolerance, population=args.population,
+                            base=base, pulse_threshold=args.pulse_threshold, max_frames=args.max_frames,
+                            progress=not args.no_progress, finetune_frames=args.finetune_frames)
+    print(summary["verdict"])
+    print(f"wrote {args.out}/report.html, report.md and assess.json in {summary['seconds']:.1f} s")
     return 0
 
 
@@ -337,6 +419,9 @@ def _add_pong(sub: argparse._SubParsersAction) -> None:
     train.add_argument("--frame-skip", type=int, help="frames per step (default 4); 1 = the reference")
     train.add_argument("--rollout", type=int,
                        help="agent steps per update and truncated-BPTT window (default: the algorithm's)")
+    train.add_argument("--gae-lambda", type=float,
+                       help="GAE lambda in [0, 1] (default: the algorithm's; A2C 1.0 = n-step returns, "
+                            "PPO 0.95)")
     train.add_argument("--lr", type=float, help="learning rate (default: the algorithm's)")
     train.add_argument("--env-threads", type=int,
                        help="emulator threads (default 0: all cores; 1 = reproducible)")
@@ -350,6 +435,9 @@ def _add_pong(sub: argparse._SubParsersAction) -> None:
                             "agent is kept as best.pt (default 2,000,000; 0 = never)")
     train.add_argument("--validation-games", type=int, help="games per validation (default 10)")
     train.add_argument("--device-params", help="SrTiO3Params JSON for the mstpn core (e.g. from device fit)")
+    train.add_argument("--init-from", metavar="AGENT.pt",
+                       help="start from this trained agent's learned weights (same core and size; the "
+                            "devices are drawn anew for --device-params): fine-tuning on another device")
     train.add_argument("--no-progress", action="store_true", help="no progress bar")
     train.set_defaults(handler=_pong_train)
 
@@ -399,7 +487,9 @@ def _add_pong(sub: argparse._SubParsersAction) -> None:
                "  mstpn pong tolerance checkpoints/pong_mstpn.pt --out out/tol --properties c2c_sigma,tau0 "
                "--draws 1 --games 4\n"
                "  mstpn pong tolerance checkpoints/pong_mstpn.pt --out out/tol --executor ray "
-               "--ray-address 10.0.0.5:6379\n",
+               "--ray-address 10.0.0.5:6379\n"
+               "  mstpn pong tolerance checkpoints/pong_mstpn.pt --out out/tol-ft --properties c2c_sigma "
+               "--draws 1 --finetune-frames 20000   fine-tuned per point\n",
         formatter_class=argparse.RawDescriptionHelpFormatter)
     tol.add_argument("checkpoint", help="an m-STPN agent (e.g. checkpoints/pong_mstpn.pt)")
     tol.add_argument("--out", required=True, help="folder for jobs/, tolerance.json and tolerance.png")
@@ -415,6 +505,11 @@ def _add_pong(sub: argparse._SubParsersAction) -> None:
                      help="where the points run (default local: a process per core)")
     tol.add_argument("--threads-per-job", type=int, default=1, help="torch threads per point (default 1)")
     tol.add_argument("--ray-address", help="HOST:PORT of a Ray cluster (default RAY_ADDRESS or a local Ray)")
+    tol.add_argument("--finetune-frames", type=int, default=0, metavar="N",
+                     help="fine-tune the agent N emulator frames on each point's chip before its games "
+                          "(its recipe, lr 1e-4 decaying to 0, whole updates of 1,280 frames for the "
+                          "shipped agent); costs ~4 ms per frame per point and draw on one core, e.g. "
+                          "N = 100,000: ~7 min each (default 0: evaluated as trained)")
     tol.add_argument("--no-progress", action="store_true", help="no progress bar")
     tol.set_defaults(handler=_pong_tolerance)
 
@@ -443,8 +538,9 @@ def _new_run_config(args: argparse.Namespace) -> tuple[ModuleType, TrainerConfig
     dt_step = step_duration_s(frame_skip)
     mstpn = {"dt_step": dt_step} if core == "mstpn" and dt_step != MSTPNConfig.dt_step else {}
     overrides = {"agent": AgentConfig(core=core, device_params=device, mstpn=mstpn)}
-    for name in ("frames", "seed", "num_envs", "frame_skip", "rollout", "lr", "env_threads",
-                 "torch_threads", "device", "checkpoint_every", "validate_every", "validation_games"):
+    for name in ("frames", "seed", "num_envs", "frame_skip", "rollout", "gae_lambda", "lr", "env_threads",
+                 "torch_threads", "device", "checkpoint_every", "validate_every", "validation_games",
+                 "init_from"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     return module, config_cls(**overrides)
@@ -472,7 +568,8 @@ def _pong_tolerance(args: argparse.Namespace) -> int:
     summary = tolerance_map(args.checkpoint, args.out, properties=properties, draws=args.draws,
                             games=args.games, seed=args.seed, max_frames=args.max_frames,
                             executor=args.executor, threads_per_job=args.threads_per_job,
-                            ray_address=args.ray_address, progress=not args.no_progress)
+                            ray_address=args.ray_address, progress=not args.no_progress,
+                            finetune_frames=args.finetune_frames)
     for name, entry in summary["properties"].items():
         points = ", ".join(f"{p['value']:g}: {p['mean_score']:+.1f}" for p in entry["points"])
         print(f"{name} (agent's {entry['preset']:g}): {points}")

@@ -14,14 +14,20 @@ Method, for one or more traces at once (every conductance model evaluation goes 
    errors; across each pulse their differences are the pulse's observed dg_lt and dg_st, and the
    phase before gives the conductance the pulse started from.
 4. Pulse constants ``a_st, v0, beta, a_lt, v_th`` and the range ``g_min, g_max`` (through the soft
-   bound) by :func:`scipy.optimize.least_squares` on those increments, each weighted by its error
-   (standard error of the phase fits and cycle-to-cycle noise ``c2c_sigma``). Only one polarity of
-   pulses cannot tell the far end of the range from the pulse strength: that end is then fixed at the
-   extreme conductance the trace visited (a note says so).
-5. ``read_sigma`` is estimated from the scatter of the reads around the phase fits. ``t0``,
-   ``p_leak_ref``, ``v_leak_ref``, ``d2d_sigma`` and ``c2c_sigma`` are copied from the base parameters.
+   bound) from those increments, each weighted by its error (standard error of the phase fits and
+   cycle-to-cycle noise): starting values from the data, a seeded global search (differential
+   evolution), then robust local least squares (:mod:`mstpn.devices.fit_pulses`). Only one polarity
+   of pulses cannot tell the far end of the range from the pulse strength: that end is then fixed at
+   the extreme conductance the trace visited (a note says so).
+5. Noise from the data (:mod:`mstpn.devices.fit_noise`): ``read_sigma`` from repeated reads at
+   constant state (else the scatter around the phase fits, with a note); ``c2c_sigma`` from repeated
+   identical pulses, and the pulse constants refined once more with it; where the trace cannot
+   identify it the base value is kept, listed as fixed, with a note. ``t0``, ``p_leak_ref``,
+   ``v_leak_ref`` and ``d2d_sigma`` are copied from the base parameters.
 6. The fitted model is run over each whole trace from the first phase's state (pulses and holds as
-   recorded) and compared with every read: ``residual_rel_rms``.
+   recorded) and compared with every read: ``residual_rel_rms``. The same model with the estimated
+   noise, simulated over the trace, gives the residual noise alone leaves: the fit reports whether it
+   reached that noise floor and warns when not (``noise_floor``).
 
 Conductances are handled relative to the median read (``g_scale``) inside the optimisers.
 """
@@ -40,6 +46,17 @@ from scipy.optimize import least_squares, minimize_scalar
 
 from mstpn.atomic import atomic_write_text
 from mstpn.devices import physics
+from mstpn.devices.fit_noise import NoiseEstimate, NoiseFloor, c2c_noise, noise_floor, read_noise
+from mstpn.devices.fit_pulses import (
+    Z95,
+    PulseFit,
+    PulseModel,
+    Transitions,
+    fit_pulses,
+    pulse_groups,
+    widen_intervals,
+)
+from mstpn.devices.fit_pulses import clusters as _clusters
 from mstpn.devices.params import ParamsError, SrTiO3Params
 from mstpn.devices.physics import DeviceState, DeviceTensors
 from mstpn.devices.trace import BiasPhase, Event, Pulse, Trace, TraceError, segment
@@ -50,14 +67,14 @@ MIN_AMPLITUDES = 3
 MIN_WIDTHS = 2
 MIN_LEVELS = 2
 MIN_PULSES = 8
-Z95 = 1.959964
-"""Two-sided 95 % quantile of the standard normal (intervals are estimate +- Z95 standard errors)."""
 IDENTIFIED_SPAN = 10.0
 """A positive parameter whose 95 % interval spans more than this factor is reported as not identified."""
-_LSQ = {"loss": "soft_l1", "f_scale": 3.0, "x_scale": "jac", "xtol": 1e-6, "ftol": 1e-6,
-        "max_nfev": 60, "diff_step": 1e-4}
-"""least_squares settings for the pulse constants: robust to the odd bad increment; a capped budget,
-since v_th sitting on a pulse amplitude (a kink of relu) otherwise costs hundreds of iterations."""
+FLOOR_COPIES = 16
+"""Noisy copies of the fitted model simulated over the traces for the noise-floor check."""
+FLOOR_SEED = 0
+VAR_CAP = 1e6
+"""Largest variance of a phase's volatile part kept (units of g_scale squared): a phase whose reads
+all come long after the decay does not resolve it, and its weight is then nil anyway."""
 
 
 class FitError(TraceError):
@@ -123,6 +140,10 @@ class FitResult:
     """The strongest correlations between fitted pulse constants: (name, name, r)."""
     not_identified: list[str] = field(default_factory=list)
     """Fitted parameters whose interval is unbounded or spans over IDENTIFIED_SPAN."""
+    noise: dict[str, NoiseEstimate] = field(default_factory=dict)
+    """What the traces say about ``read_sigma`` and ``c2c_sigma`` (estimate, interval, identified)."""
+    noise_floor: NoiseFloor | None = None
+    """Whether the residual is what the estimated noise alone would leave."""
 
     def to_json_dict(self) -> dict:
         """The JSON object ``mstpn device fit`` writes; :meth:`SrTiO3Params.from_dict` reads it back."""
@@ -142,6 +163,9 @@ class FitResult:
                                 for k, (lo, hi) in self.intervals.items()}
         out["_correlations"] = [[a, b, round(r, 3)] for a, b, r in self.correlations]
         out["_not_identified"] = list(self.not_identified)
+        out["_noise"] = {name: est.to_json() for name, est in self.noise.items()}
+        if self.noise_floor is not None:
+            out["_noise_floor"] = self.noise_floor.to_json()
         return out
 
 
@@ -167,17 +191,7 @@ class _Phase:
     b: float = math.nan
     var_a: float = math.inf
     var_b: float = math.inf
-
-
-def _clusters(values: np.ndarray, tol: np.ndarray | float) -> list[np.ndarray]:
-    """Group sorted-close values: a gap larger than ``tol`` (abs, or per value) starts a new group."""
-    if len(values) == 0:
-        return []
-    order = np.argsort(values)
-    v = values[order]
-    tol = np.broadcast_to(np.asarray(tol, dtype=np.float64), values.shape)[order]
-    cuts = np.flatnonzero(np.diff(v) > tol[1:]) + 1
-    return [order[c] for c in np.split(np.arange(len(v)), cuts)]
+    cov_ab: float = 0.0
 
 
 def _fmt_list(values: Sequence[float], unit: str, fmt: str = ".3g") -> str:
@@ -401,187 +415,131 @@ def _phase_fits(phases: list[_Phase], decay: Callable[[np.ndarray, np.ndarray], 
     for k, p in enumerate(fit):
         p.a, p.b = float(a[k]), float(b[k])
         p.var_a = s2 * (1.0 / sw[k] + mx[k] ** 2 / cxx[k])
-        p.var_b = s2 / cxx[k]
+        p.var_b = min(s2 / cxx[k], VAR_CAP)
+        p.cov_ab = -s2 * mx[k] / cxx[k] if p.var_b < VAR_CAP else 0.0
     return sigma
 
 
 def _increments(all_events: list[list[Event]], phases: list[_Phase],
-                decay: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> dict[str, np.ndarray]:
+                decay: Callable[[np.ndarray, np.ndarray], np.ndarray]
+                ) -> tuple[dict[str, np.ndarray], Transitions]:
+    """Observed increments of every pulse with fitted phases on both sides, and every transition
+    between consecutive fitted phases (across one pulse, or none) with the measurement covariance
+    of their observed (volatile, long-term) changes (:class:`fit_pulses.Transitions`)."""
     by_event = {(p.trace, p.event): p for p in phases if math.isfinite(p.a)}
-    rows = []
+    rows, links = [], []
     for ti, events in enumerate(all_events):
         for ei, ev in enumerate(events):
-            if not isinstance(ev, Pulse):
-                continue
-            before, after = by_event.get((ti, ei - 1)), by_event.get((ti, ei + 1))
-            if before is None or after is None:
-                continue
-            x = float(decay(before.level, ev.t_start - before.t_ref))
-            gst_b = before.b * x
-            rows.append((ev.amplitude, ev.width, before.a + gst_b, gst_b,
-                         after.b - gst_b, math.sqrt(after.var_b + x * x * before.var_b),
-                         after.a - before.a, math.sqrt(after.var_a + before.var_a)))
+            if isinstance(ev, Pulse):
+                before, after = by_event.get((ti, ei - 1)), by_event.get((ti, ei + 1))
+                if before is None or after is None:
+                    continue
+                x = float(decay(before.level, ev.t_start - before.t_ref))
+                links.append((len(rows), x, before, after))
+                gst_b = before.b * x
+                rows.append((ev.amplitude, ev.width, before.a + gst_b, gst_b,
+                             after.b - gst_b, math.sqrt(after.var_b + x * x * before.var_b),
+                             after.a - before.a, math.sqrt(after.var_a + before.var_a)))
+            elif (ti, ei) in by_event and (ti, ei + 1) in by_event:  # no pulse between: G unchanged
+                prev, nxt = by_event[(ti, ei)], by_event[(ti, ei + 1)]
+                links.append((-1, float(decay(prev.level, nxt.t_ref - prev.t_ref)), prev, nxt))
     names = ("v", "t_p", "g_before", "g_st_before", "dg_st_obs", "dg_st_se", "dg_lt_obs", "dg_lt_se")
     arr = np.array(rows, dtype=np.float64).reshape(-1, len(names))
-    return {n: arr[:, k] for k, n in enumerate(names)}
+    return {n: arr[:, k] for k, n in enumerate(names)}, _transitions(links)
+
+
+def _transitions(links: list[tuple[int, float, _Phase, _Phase]]) -> Transitions:
+    """Observed changes across the transitions, interleaved (volatile, long-term), and their banded
+    measurement covariance: transition t reads (b_N - x b_P, a_N - a_P) of its phases P -> N, and
+    consecutive transitions share a phase (N of one is P of the next), so the band is 3 wide."""
+    n = len(links)
+    obs, band = np.zeros(2 * n), np.zeros((4, 2 * n))
+    for t, (_, x, prev, nxt) in enumerate(links):
+        obs[2 * t], obs[2 * t + 1] = nxt.b - x * prev.b, nxt.a - prev.a
+        band[0, 2 * t] = nxt.var_b + x * x * prev.var_b
+        band[0, 2 * t + 1] = nxt.var_a + prev.var_a
+        band[1, 2 * t] = nxt.cov_ab + x * prev.cov_ab
+        if t + 1 < n and links[t + 1][2] is nxt:
+            x1 = links[t + 1][1]
+            band[1, 2 * t + 1] = -x1 * nxt.cov_ab
+            band[2, 2 * t] = -x1 * nxt.var_b
+            band[2, 2 * t + 1] = -nxt.var_a
+            band[3, 2 * t] = -nxt.cov_ab
+    return Transitions(np.array([k for k, *_ in links], dtype=np.int64), obs, band)
 
 
 # ------------------------------------------------------------------------------ pulse constants
-class _PulseModel:
-    """Pulse increments predicted by :func:`physics.pulse_increments` for a parameter vector."""
-
-    def __init__(self, inc: dict[str, np.ndarray], g_scale: float, base: SrTiO3Params,
-                 free: list[str], fixed: dict[str, float]) -> None:
-        self.g_scale = g_scale
-        self.base = base
-        self.free = free
-        self.fixed = fixed
-        gb = torch.as_tensor(inc["g_before"] * g_scale)
-        gs = torch.as_tensor(inc["g_st_before"] * g_scale)
-        self.state = DeviceState(gb - gs, gs)
-        self.v = torch.as_tensor(inc["v"])
-        self.t_p = torch.as_tensor(inc["t_p"])
-
-    def values(self, u: np.ndarray) -> dict[str, float]:
-        """Physical parameter values from the optimiser vector (logs for positive quantities)."""
-        vals = dict(self.fixed)
-        for name, x in zip(self.free, u, strict=True):
-            if name in ("a_st", "a_lt"):
-                vals[name] = math.exp(x) * self.g_scale
-            elif name in ("v0", "beta"):
-                vals[name] = math.exp(x)
-            elif name in ("g_min", "g_max"):
-                vals[name] = x * self.g_scale
-            else:
-                vals[name] = float(x)
-        return {k: float(v) for k, v in vals.items()}
-
-    def predict(self, vals: dict[str, float]) -> tuple[np.ndarray, np.ndarray]:
-        """(dg_lt, dg_st) of every pulse in units of g_scale: one noise-free physics.apply_pulse each,
-        so increments that the range clips are predicted clipped, as the device shows them."""
-        p = self.base.replace(**vals)
-        d = DeviceTensors(*(torch.tensor(float(vals[n]), dtype=torch.float64)
-                            for n in ("g_min", "g_max", "a_st", "a_lt")),
-                          tau0=torch.tensor(p.tau0, dtype=torch.float64), params=p)
-        new, _ = physics.apply_pulse(self.state, self.v, self.t_p, d)
-        dl, ds = new.g_lt - self.state.g_lt, new.g_st - self.state.g_st
-        return dl.numpy() / self.g_scale, ds.numpy() / self.g_scale
-
-
-def _fit_pulses(inc: dict[str, np.ndarray], g_scale: float, base: SrTiO3Params, g_lo: float,
-                g_hi: float, notes: list[str]
-                ) -> tuple[dict[str, float], list[str], list[str], dict, list[tuple[str, str, float]]]:
-    """Least squares of the pulse constants on the observed increments; returns values, fitted, fixed,
-    95 % intervals and the strongest correlations (:func:`_pulse_uncertainty`)."""
-    v = inc["v"]
-    has_up, has_down = bool((v > 0).any()), bool((v < 0).any())
-    fixed: dict[str, float] = {}
+def _range_freedom(v: np.ndarray, g_lo: float, g_hi: float, g_scale: float, notes: list[str]
+                   ) -> tuple[list[str], dict[str, float]]:
+    """Free pulse constants and the fixed range ends: one polarity of pulses only cannot tell the
+    far end of the range from the pulse strength, so that end is fixed at the extreme visited."""
     free = ["a_st", "v0", "beta", "a_lt", "v_th"]
-    fixed_names = []
-    if has_down:
+    fixed: dict[str, float] = {}
+    if (v < 0).any():
         free.append("g_min")
     else:
         fixed["g_min"] = g_lo * g_scale
-        fixed_names.append("g_min")
         notes.append("g_min fixed at the lowest conductance the traces visited: no depressing pulses")
-    if has_up:
+    if (v > 0).any():
         free.append("g_max")
     else:
         fixed["g_max"] = g_hi * g_scale
-        fixed_names.append("g_max")
         notes.append("g_max fixed at the highest conductance the traces visited: no potentiating pulses")
-    model = _PulseModel(inc, g_scale, base, free, fixed)
-    dst, dlt = inc["dg_st_obs"], inc["dg_lt_obs"]
-    se_st = np.maximum(inc["dg_st_se"], 1e-9)
-    se_lt = np.maximum(inc["dg_lt_se"], 1e-9)
-    c2c = max(base.c2c_sigma, 0.01)
-    vmax = float(np.abs(v).max())
-
-    lower, upper = [], []
-    for name in free:
-        lo, hi = {"a_st": (-30.0, 10.0), "a_lt": (-30.0, 10.0), "v0": (math.log(0.02), math.log(20.0)),
-                  "beta": (math.log(0.02), math.log(5.0)), "v_th": (0.0, vmax),
-                  "g_min": (0.0, g_lo), "g_max": (g_hi * (1 + 1e-6), 1e3 * g_hi)}[name]
-        lower.append(lo)
-        upper.append(hi)
-    lower_a, upper_a = np.array(lower), np.array(upper)
-
-    def residuals(u: np.ndarray, scale_st: np.ndarray, scale_lt: np.ndarray) -> np.ndarray:
-        dl, ds = model.predict(model.values(u))
-        return np.concatenate([(ds - dst) / scale_st, (dl - dlt) / scale_lt])
-
-    wst = 1.0 / (se_st**2 + (c2c * dst) ** 2)
-    wlt = 1.0 / (se_lt**2 + (c2c * dlt) ** 2)
-
-    def linear(vals: dict[str, float], key: str, obs: np.ndarray, w: np.ndarray) -> tuple[float, float]:
-        """Best ``vals[key]`` (a_st or a_lt; the model is linear in it) and the weighted cost."""
-        unit = model.predict(model.values(_to_vector({**vals, key: 1.0}, free)))
-        resp = unit[1] if key == "a_st" else unit[0]
-        den = float((w * resp * resp).sum())
-        a = max(float((w * resp * obs).sum()) / den, 1e-9) if den > 0 else 1e-9
-        return a, float((w * (a * resp - obs) ** 2).sum())
-
-    # start: v0 on a grid (a_st linear for each), then v_th on a grid (a_lt linear for each)
-    vals = {"a_st": 1.0, "v0": base.v0, "beta": base.beta, "a_lt": 1.0, "v_th": vmax}
-    vals.update({n: {"g_min": 0.5 * g_lo, "g_max": 1.5 * g_hi}[n] for n in ("g_min", "g_max") if n in free})
-    trials = [(linear({**vals, "v0": v0}, "a_st", dst, wst), v0) for v0 in np.geomspace(0.1, 3.0, 16)]
-    (a_st, _), v0 = min(trials, key=lambda r: r[0][1])
-    vals.update(a_st=a_st, v0=float(v0))
-    trials = [(linear({**vals, "v_th": float(vt)}, "a_lt", dlt, wlt), float(vt))
-              for vt in np.linspace(0.0, vmax, 41)[:-1]]
-    (a_lt, _), v_th = min(trials, key=lambda r: r[0][1])
-    vals.update(a_lt=a_lt, v_th=v_th)
-    u0 = np.clip(_to_vector(vals, free), lower_a + 1e-9, upper_a - 1e-9)
-
-    scale_st = np.hypot(se_st, c2c * np.abs(dst))
-    scale_lt = np.hypot(se_lt, c2c * np.abs(dlt))
-    best = least_squares(residuals, u0, bounds=(lower_a, upper_a), args=(scale_st, scale_lt),
-                         **_LSQ)
-    # second pass: weights from the model's predictions instead of the noisy observations
-    dl, ds = model.predict(model.values(best.x))
-    scale_st = np.hypot(se_st, c2c * np.abs(ds))
-    scale_lt = np.hypot(se_lt, c2c * np.abs(dl))
-    best = least_squares(residuals, best.x, bounds=(lower_a, upper_a), args=(scale_st, scale_lt),
-                         **_LSQ)
-    vals = model.values(best.x)
-    if "g_max" in free and best.x[free.index("g_max")] > 0.999 * upper_a[free.index("g_max")]:
-        notes.append("g_max ran to its bound (1000x the highest conductance visited): the traces saw "
-                     "too little of the soft bound to fix it")
-    return (vals, free, fixed_names, *_pulse_uncertainty(best, model, lower_a, upper_a))
+    return free, fixed
 
 
-def _pulse_uncertainty(best, model: _PulseModel, lower: np.ndarray, upper: np.ndarray
-                       ) -> tuple[dict[str, tuple[float, float]], list[tuple[str, str, float]]]:
-    """95 % intervals of the pulse constants from the Jacobian covariance at the optimum (residuals
-    are weighted by their errors; the covariance is scaled by the reduced chi-square), mapped through
-    each parameter's own transform, and the three strongest correlations."""
-    free = model.free
-    dof = max(len(best.fun) - len(free), 1)
-    try:
-        cov = float(best.fun @ best.fun) / dof * np.linalg.inv(best.jac.T @ best.jac)
-    except np.linalg.LinAlgError:
-        return {name: (math.nan, math.nan) for name in free}, []
-    se = np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.inf))
-    intervals = {}
-    for i, name in enumerate(free):
-        ends = []
-        for sign in (-1.0, 1.0):
-            u = best.x.copy()
-            u[i] = np.clip(u[i] + sign * Z95 * se[i], lower[i], upper[i]) if math.isfinite(se[i]) else (
-                lower[i] if sign < 0 else upper[i])
-            ends.append(model.values(u)[name])
-        intervals[name] = (min(ends), max(ends))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        corr = cov / np.outer(se, se)
-    pairs = [(free[i], free[j], float(corr[i, j])) for i in range(len(free)) for j in range(i + 1, len(free))
-             if math.isfinite(corr[i, j])]
-    return intervals, sorted(pairs, key=lambda t: -abs(t[2]))[:3]
+def _tau_sensitivity(all_events: list[list[Event]], phases: list[_Phase], inc: dict[str, np.ndarray],
+                     tau0: float, v_tau: float, intervals: dict[str, tuple[float, float]], base: SrTiO3Params,
+                     g_scale: float, g_lo: float, g_hi: float, free: list[str], fixed: dict[str, float],
+                     c2c: float, pf: PulseFit) -> np.ndarray:
+    """Variance the uncertainty of tau0 and v_tau adds to every free pulse constant (optimiser units).
+
+    The pulse stage is conditioned on tau(V_b): the phases are refitted with ln tau0, then 1 / v_tau,
+    moved by one standard error, the increments taken again and the constants refined from the fit;
+    the squared shifts add up (the correlation of the two is neglected). Phases are restored."""
+    saved = [(p.a, p.b, p.var_a, p.var_b, p.cov_ab) for p in phases]
+    model = PulseModel(inc, g_scale, base, free, fixed)
+    u0 = model.vector(pf.values)
+    se_ln = (math.log(intervals["tau0"][1]) - math.log(intervals["tau0"][0])) / (2 * Z95)
+    v_lo, v_hi = intervals["v_tau"]
+    se_slope = (1.0 / v_lo - 1.0 / v_hi) / (2 * Z95) if math.isfinite(v_hi) else math.nan
+    total = np.zeros(len(free))
+    trials = [(tau0 * math.exp(se_ln), v_tau)]
+    if math.isfinite(se_slope):
+        trials.append((tau0, 1.0 / (1.0 / v_tau + se_slope)))
+    for t0_, vt_ in trials:
+        def decay(v_b, dt, t0_=t0_, vt_=vt_):
+            return _decay(v_b, dt, t0_, vt_, base)
+
+        _phase_fits(phases, decay)
+        moved, links = _increments(all_events, phases, decay)
+        if len(moved["v"]) == len(inc["v"]):
+            shifted = fit_pulses(moved, links, g_scale, base, g_lo, g_hi, free, fixed, c2c, start=pf.values)
+            total += (model.vector(shifted.values) - u0) ** 2
+    for p, (a, b, va, vb, cab) in zip(phases, saved, strict=True):
+        p.a, p.b, p.var_a, p.var_b, p.cov_ab = a, b, va, vb, cab
+    return total
+
+
+def _c2c_estimate(inc: dict[str, np.ndarray], g_scale: float, base: SrTiO3Params, pf: PulseFit
+                  ) -> NoiseEstimate:
+    """c2c_sigma from the repeated identical pulses of the traces (:func:`fit_noise.c2c_noise`), the
+    model increments from the pulse fit; increments the range clips are left out."""
+    model = PulseModel(inc, g_scale, base, [], pf.values)
+    ul, us = model.unit(pf.values)
+    ul, us = ul * pf.values["a_lt"] / g_scale, us * pf.values["a_st"] / g_scale
+    fits = [pf.dg_st, pf.dg_lt]
+    usable = [np.abs(f - u) <= 0.01 * np.abs(u) for f, u in zip(fits, (us, ul), strict=True)]
+    return c2c_noise(pulse_groups(inc["v"], inc["t_p"]), [inc["dg_st_obs"], inc["dg_lt_obs"]],
+                     [inc["dg_st_se"], inc["dg_lt_se"]], fits, usable)
 
 
 def _not_identified(params: SrTiO3Params, intervals: dict[str, tuple[float, float]]) -> list[str]:
     """Fitted parameters whose 95 % interval is unbounded or spans more than IDENTIFIED_SPAN."""
     out = []
     for name, (lo, hi) in intervals.items():
+        if name == "c2c_sigma":  # in the intervals only when the traces identified it
+            continue
         if not (math.isfinite(lo) and math.isfinite(hi)):
             out.append(name)
         elif name == "v_th":  # a voltage, may sit at 0: compare the width with the value's scale
@@ -592,50 +550,56 @@ def _not_identified(params: SrTiO3Params, intervals: dict[str, tuple[float, floa
     return out
 
 
-def _to_vector(vals: dict[str, float], free: list[str]) -> np.ndarray:
-    """Inverse of :meth:`_PulseModel.values` for vals in units of g_scale (a_st, a_lt, g_min, g_max)."""
-    out = []
-    for name in free:
-        x = vals[name]
-        out.append(math.log(x) if name in ("a_st", "a_lt", "v0", "beta") else x)
-    return np.array(out)
-
 
 # ------------------------------------------------------------------------------ whole-trace model
-def simulate_reads(events: list[Event], params: SrTiO3Params, g_lt0: float, g_st0: float,
-                   t_start: float | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Run the noise-free model over a segmented trace as recorded; the model's G at every read.
+def simulate_reads(events: list[Event], params: SrTiO3Params, g_lt0: float | np.ndarray,
+                   g_st0: float | np.ndarray,
+                   t_start: float | None = None, *, rng: np.random.Generator | None = None,
+                   copies: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Run the model over a segmented trace as recorded; the model's G at every read.
 
     The device starts at time ``t_start`` (default: the first event's start) in state
     (``g_lt0``, ``g_st0``) (S). Returns (G at the reads, curve times, curve G) where the curve adds
-    both sides of every pulse.
+    both sides of every pulse. Noise-free by default; with ``rng``, ``copies`` independent noisy runs
+    at once (the model's cycle-to-cycle noise on every pulse and read noise on every read, sigmas
+    from ``params``), and the G arrays get a leading axis of that length; ``g_lt0`` and ``g_st0`` may
+    then be arrays of one start per copy.
     Holds follow the trace convention (:mod:`mstpn.devices.trace`): the interval before a sample is
     at that sample's bias, the interval leading into a pulse at the bias before it.
     """
     d = DeviceTensors.sample(params, (), dtype=torch.float64, variability=False)
-    state = DeviceState(torch.tensor(g_lt0, dtype=torch.float64), torch.tensor(g_st0, dtype=torch.float64))
+    shape = (copies,) if rng is not None else ()
+    state = DeviceState(*(torch.as_tensor(np.broadcast_to(np.asarray(g, dtype=np.float64), shape).copy())
+                          for g in (g_lt0, g_st0)))
     t_cur = t_start if t_start is not None else (events[0].t_start if events else 0.0)
     v_hold = 0.0
     reads, curve_t, curve_g = [], [], []
+
+    def normal(*size: int) -> torch.Tensor | None:
+        return None if rng is None else torch.from_numpy(rng.standard_normal(shape + size))
+
     for ev in events:
         if isinstance(ev, Pulse):
             state, _ = physics.hold(state, v_hold, ev.t_start - t_cur, d)
             curve_t.append(np.array([ev.t_start]))
-            curve_g.append(physics.conductance(state).reshape(1).numpy())
-            state, _ = physics.apply_pulse(state, ev.amplitude, ev.width, d)
+            curve_g.append(physics.conductance(state).reshape(*shape, 1).numpy())
+            eps = None if rng is None else (normal(), normal())
+            state, _ = physics.apply_pulse(state, ev.amplitude, ev.width, d, c2c_eps=eps)
             curve_t.append(np.array([ev.t_end]))
-            curve_g.append(physics.conductance(state).reshape(1).numpy())
+            curve_g.append(physics.conductance(state).reshape(*shape, 1).numpy())
         else:
             if len(ev.time_s):
                 k = physics.decay_factor(ev.level, torch.as_tensor(ev.time_s - t_cur), d)
-                g = (state.g_lt + state.g_st * k).numpy()
+                at = DeviceState(state.g_lt[..., None] + 0 * k, state.g_st[..., None] * k)
+                # relative read noise, as physics.read gives it (read at 1 V: current = G)
+                g = physics.read(at, 1.0, 0.0, d, read_eps=normal(len(ev.time_s)))[0].numpy()
                 reads.append(g)
                 curve_t.append(ev.time_s)
                 curve_g.append(g)
             state, _ = physics.hold(state, ev.level, ev.t_end - t_cur, d)
             v_hold = ev.level
         t_cur = ev.t_end
-    cat = lambda xs: np.concatenate(xs) if xs else np.zeros(0)
+    cat = lambda xs: np.concatenate(xs, axis=-1) if xs else np.zeros((*shape, 0))
     return cat(reads), cat(curve_t), cat(curve_g)
 
 
@@ -693,7 +657,7 @@ def fit_traces(traces: Sequence[Trace], *, base: SrTiO3Params | None = None, t0:
     _phase_fits(phases, decay, reweight=True)
     tau0, v_tau, levels, intervals = _fit_tau(groups, sources, base)
     sigma = _phase_fits(phases, decay)
-    inc = _increments(all_events, phases, decay)
+    inc, links = _increments(all_events, phases, decay)
     if len(inc["v"]) < MIN_PULSES:
         raise _fail(sources, f"need >= {MIN_PULSES} pulses with reads right before and after them, "
                     f"found {len(inc['v'])}")
@@ -708,25 +672,43 @@ def fit_traces(traces: Sequence[Trace], *, base: SrTiO3Params | None = None, t0:
     if g_lo <= 0:
         g_lo = float(np.min(g_all[g_all > 0])) if (g_all > 0).any() else 1e-6
     notes: list[str] = []
-    vals, free, fixed_g, pulse_intervals, correlations = _fit_pulses(inc, g_scale, base, g_lo, g_hi, notes)
-    intervals.update(pulse_intervals)
-    read_sigma = min(max(sigma, 0.0), 1.0) if math.isfinite(sigma) else base.read_sigma
-    if math.isfinite(sigma):  # else read_sigma is the base's, not fitted
-        reads_n = sum(len(p.g) for p in phases)
-        intervals["read_sigma"] = (read_sigma * max(1.0 - Z95 / math.sqrt(2.0 * reads_n), 0.0),
-                                   read_sigma * (1.0 + Z95 / math.sqrt(2.0 * reads_n)))
+    free, fixed_g = _range_freedom(inc["v"], g_lo, g_hi, g_scale, notes)
+    fit_phases = [p for p in phases if math.isfinite(p.a)]
+    read_est = read_noise(fit_phases, [p.b * decay(p.level, p.offs) for p in fit_phases], sigma,
+                          sum(len(p.g) - 2 for p in fit_phases))
+    pf = fit_pulses(inc, links, g_scale, base, g_lo, g_hi, free, fixed_g, base.c2c_sigma)
+    c2c_est = _c2c_estimate(inc, g_scale, base, pf)
+    if c2c_est.identified:  # weights with the trace's own c2c noise, then estimate it once more
+        pf = fit_pulses(inc, links, g_scale, base, g_lo, g_hi, free, fixed_g, c2c_est.value,
+                        start=pf.values)
+        again = _c2c_estimate(inc, g_scale, base, pf)
+        c2c_est = again if again.identified else c2c_est
+    tau_var = _tau_sensitivity(all_events, phases, inc, tau0, v_tau, intervals, base, g_scale, g_lo, g_hi,
+                               free, fixed_g, c2c_est.value if c2c_est.identified else base.c2c_sigma, pf)
+    intervals.update(widen_intervals(pf, PulseModel(inc, g_scale, base, free, fixed_g), tau_var))
+    c2c = c2c_est.value if c2c_est.identified else base.c2c_sigma
+    if c2c_est.identified:
+        intervals["c2c_sigma"] = c2c_est.interval
+    else:
+        lo, hi = c2c_est.interval
+        span = f", 95 % interval {lo:.3g}..{hi:.3g}" if math.isfinite(lo) else ""
+        notes.append(f"c2c_sigma kept at the base value {base.c2c_sigma:.3g}: the traces cannot identify "
+                     f"it ({c2c_est.source}{span})")
+    read_sigma = min(max(read_est.value, 0.0), 1.0) if math.isfinite(read_est.value) else base.read_sigma
+    if math.isfinite(read_est.value):  # else read_sigma is the base's, not fitted
+        intervals["read_sigma"] = read_est.interval
+    if not read_est.identified:
+        notes.append(f"read_sigma from the scatter of the reads around the phase fits: {read_est.source}")
     try:
-        params = base.replace(tau0=tau0, v_tau=v_tau, read_sigma=read_sigma, **vals)
+        params = base.replace(tau0=tau0, v_tau=v_tau, read_sigma=read_sigma, c2c_sigma=c2c, **pf.values)
     except ParamsError as exc:
         raise _fail(sources, f"the fit gave invalid parameters ({exc})") from None
-    dl, ds = _PulseModel(inc, g_scale, base, [], {}).predict(
-        {n: getattr(params, n) for n in ("g_min", "g_max", "a_st", "a_lt", "v0", "beta", "v_th")})
-    if np.abs(dl).max() < 3.0 * float(np.median(inc["dg_lt_se"])):
-        notes.append("no long-term change above the noise: a_lt and v_th are not determined")
+    dl, ds = pf.dg_lt, pf.dg_st
     increments = {k: (v * g_scale if k.startswith(("g_", "dg_")) else v) for k, v in inc.items()}
     increments["dg_st_fit"], increments["dg_lt_fit"] = ds * g_scale, dl * g_scale
 
-    trace_fits, model_all, data_all = [], [], []
+    trace_fits, model_all, data_all, noisy_all = [], [], [], []
+    rng = np.random.default_rng(FLOOR_SEED)
     first = {}
     for p in phases:
         if math.isfinite(p.a) and p.trace not in first:
@@ -746,15 +728,28 @@ def fit_traces(traces: Sequence[Trace], *, base: SrTiO3Params | None = None, t0:
                                    np.array([e.amplitude for e in pulse_ev])))
         model_all.append(model_g)
         data_all.append(data_g)
-    residual = _rel_rms(np.concatenate(model_all), np.concatenate(data_all))
-    fixed = list(COPIED) + fixed_g
-    fitted = [n for n in ("g_min", "g_max") if n in free] + list(FITTED_ALWAYS)
+        # the copies start where the first phase's fit puts the device, within its standard errors
+        starts = [g + math.sqrt(var) * g_scale * rng.standard_normal(FLOOR_COPIES) if g else 0.0
+                  for g, var in ((g_lt0, p0.var_a), (g_st0, p0.var_b))]
+        noisy_all.append(simulate_reads(events, params, *starts, t_start=p0.t_ref, rng=rng,
+                                        copies=FLOOR_COPIES)[0])
+    model_cat, noisy = np.concatenate(model_all), np.concatenate(noisy_all, axis=-1)
+    residual = _rel_rms(model_cat, np.concatenate(data_all))
+    floor = noise_floor(residual, np.array([_rel_rms(model_cat, copy) for copy in noisy]), read_sigma, c2c,
+                        c2c_est.identified, sigma, read_est)
+    notes.extend(f"warning: {w}" for w in floor.warnings)
+    fixed = [n for n in COPIED if n != "c2c_sigma" or not c2c_est.identified] + list(fixed_g)
+    fitted = ([n for n in ("g_min", "g_max") if n in free] + list(FITTED_ALWAYS)
+              + (["c2c_sigma"] if c2c_est.identified else []))
     loose = _not_identified(params, intervals)
+    if np.abs(dl).max() < 3.0 * float(np.median(inc["dg_lt_se"])) and {"a_lt", "v_th"} & set(loose):
+        notes.append("no long-term change above the noise: a_lt and v_th are not determined")
     if loose:
         notes.append(f"not identified by these traces (95 % interval unbounded or over "
                      f"{IDENTIFIED_SPAN:g}x wide): {', '.join(loose)}")
     return FitResult(params, residual, sigma, fitted, fixed, notes, sources, levels, trace_fits,
-                     increments, intervals, correlations, loose)
+                     increments, intervals, pf.correlations, loose,
+                     {"read_sigma": read_est, "c2c_sigma": c2c_est}, floor)
 
 
 def write_fit_json(result: FitResult, path: str | os.PathLike) -> None:

@@ -41,5 +41,7 @@ def increment_errors(true: SrTiO3Params, fitted: SrTiO3Params, g_up: tuple[float
     (lt_true, st_true), (lt_fit, st_fit) = out
     err_st = np.abs(st_fit - st_true) / np.abs(st_true)
     big = np.abs(lt_true) >= 0.2 * np.abs(lt_true).max()
+    if not np.abs(lt_true).max() > 0:  # every pulse below v_th: no long-term change to compare
+        return float(err_st.max()), 0.0
     err_lt = np.abs(lt_fit - lt_true)[big] / np.abs(lt_true)[big]
-    return float(err_st.max()), float(err_lt.max()) if big.any() else 0.0
+    return float(err_st.max()), float(err_lt.max())

@@ -57,11 +57,25 @@ def _parameter_box(result: FitResult) -> str:
         else:
             text = f"{name} = {value:.3g} {unit} (fixed)"
         lines.append(text + ("  (not identified)" if name in result.not_identified else ""))
+    c2c = result.noise.get("c2c_sigma")
+    if c2c is not None and c2c.identified and "c2c_sigma" in result.intervals:
+        lo, hi = result.intervals["c2c_sigma"]
+        lines.append(f"c2c_sigma = {p.c2c_sigma:.3g} [{lo:.3g}, {hi:.3g}] (repeated pulses)")
+    else:
+        lines.append(f"c2c_sigma = {p.c2c_sigma:.3g} (fixed: not identified by the traces)")
     lines.append(f"[95 % intervals]  t0 = {p.t0:.3g} s (fixed)")
     if result.correlations:
         a, b, r = result.correlations[0]
         lines.append(f"strongest correlation {a}~{b} {r:+.2f}")
     return "\n".join(lines)
+
+
+def _floor_text(result: FitResult) -> str:
+    floor = result.noise_floor
+    if floor is None:
+        return ""
+    return (f"; noise floor {'reached' if floor.reached else 'NOT reached'} "
+            f"(noise alone: {100 * floor.expected_rel_rms:.2f} %)")
 
 
 def render_fit_png(result: FitResult) -> bytes:
@@ -81,7 +95,7 @@ def render_fit_png(result: FitResult) -> bytes:
     handles, labels = fig.axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside upper center", ncols=4, fontsize=9, frameon=False,
                title=f"mstpn device fit: residual {100 * result.residual_rel_rms:.2f} % RMS over all "
-                     f"reads (read-noise floor {100 * result.phase_rel_rms:.2f} %)",
+                     f"reads (read noise {100 * result.params.read_sigma:.2f} %){_floor_text(result)}",
                title_fontproperties={"size": 12})
 
     ax = fig.add_subplot(grid[-1, 0])

@@ -28,10 +28,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from mstpn.devices import physics
 from mstpn.devices.array import DeviceArray
 from mstpn.devices.params import SrTiO3Params
+from mstpn.devices.physics import DeviceTensors
 from mstpn.devices.trace import READ_MIN_V, Trace
 from mstpn.errors import UserError
 
@@ -387,6 +389,182 @@ def characterise(params: SrTiO3Params, *, seed: int = 0, noise: bool = True,
     return rec.finish("characterise")
 
 
+# --------------------------------------------------------------- more fitting protocols
+FIT_TOP_CHANGE = 0.25
+"""Fraction of the conductance range that the largest pulse of a fitting protocol moves G by (from
+the middle of the range, volatile and long-term together)."""
+FIT_TAU_RANGE_S = (1e-3, 300.0)
+"""Time constants a fitting protocol plans its bias levels inside (s): slower than its pulses and
+leads, faster than a day's measurement."""
+FIT_BIAS_RANGE_V = (-0.45, 0.45)
+"""Bias levels a fitting protocol may use (V), inside the read range of the trace format."""
+
+
+def pulse_change(p: SrTiO3Params, v: float, t_p: float) -> float:
+    """Noise-free change of G (S) that one potentiating pulse of ``v`` (V) and ``t_p`` (s) makes from
+    the middle of the nominal range (:func:`physics.pulse_increments`)."""
+    d = DeviceTensors.sample(p, (), dtype=torch.float64, variability=False)
+    state = physics.initial_state(d, 0.5 * (p.g_min + p.g_max))
+    dg_lt, dg_st = physics.pulse_increments(state, abs(v), t_p, d)
+    return float(dg_lt + dg_st)
+
+
+def amplitude_window(p: SrTiO3Params, t_p: float, top: float = FIT_TOP_CHANGE) -> tuple[float, float]:
+    """(lowest, highest) pulse amplitude of a fitting protocol (V), planned from nominal parameters.
+
+    Lowest: ``v_th - v0`` (at least 0.6 V), below the threshold. Highest: where one pulse of width
+    ``t_p`` moves G by ``top`` of the range (:func:`pulse_change`), kept within ``v_th + 0.3 v0`` to
+    ``v_th + 3 v0`` and at least 0.2 V above the lowest. Planned from the drive's own scales, so a
+    steep device (small v0) is not driven into saturation the way multiples of v_th would drive it.
+    """
+    target = top * (p.g_max - p.g_min)
+    a, b = p.v_th + 0.3 * p.v0, p.v_th + 3.0 * p.v0
+    if pulse_change(p, a, t_p) >= target:
+        hi = a
+    elif pulse_change(p, b, t_p) <= target:
+        hi = b
+    else:
+        for _ in range(40):  # the change grows with the amplitude: bisection
+            mid = 0.5 * (a + b)
+            a, b = (mid, b) if pulse_change(p, mid, t_p) < target else (a, mid)
+        hi = 0.5 * (a + b)
+    lo = max(0.6, p.v_th - p.v0)
+    return lo, max(hi, lo + 0.2)
+
+
+def spread_amplitudes(p: SrTiO3Params, lo: float, hi: float, below: tuple[float, ...],
+                      above: tuple[float, ...], gap: float = 0.05) -> list[float]:
+    """Amplitudes (V) at fractions ``below`` of the way from ``lo`` to v_th and ``above`` of the way
+    from v_th to ``hi``, sorted, rounded to 0.1 mV and raised where needed to be ``gap`` apart."""
+    raw = [lo + f * (p.v_th - lo) for f in below] + [p.v_th + f * (hi - p.v_th) for f in above]
+    out: list[float] = []
+    for a in sorted(raw):
+        a = max(a, out[-1] + gap) if out else a
+        out.append(round(a, 4))
+    return out
+
+
+def fit_biases(p: SrTiO3Params, n: int, tau_range: tuple[float, float] = FIT_TAU_RANGE_S,
+               bias_range: tuple[float, float] = FIT_BIAS_RANGE_V) -> list[float]:
+    """``n`` bias levels (V), evenly spread over the biases where the nominal tau(V_b) lies in ``tau_range``.
+
+    What an experimenter does with a preliminary estimate of tau0 and v_tau: decays too fast to read
+    or too slow to wait for are left out. Where that window is empty the whole ``bias_range`` is used.
+    A level within 10 mV of 0 V is moved to +-10 mV (reads need a nonzero voltage).
+    """
+    lo = max(bias_range[0], p.v_tau * math.log(tau_range[0] / p.tau0))
+    hi = min(bias_range[1], p.v_tau * math.log(tau_range[1] / p.tau0))
+    if not hi > lo:
+        lo, hi = bias_range
+    levels = np.linspace(lo, hi, n) if n > 1 else np.array([(lo + hi) / 2])
+    return [round(float(v if abs(v) >= 0.01 else math.copysign(0.01, v or 1.0)), 4) for v in levels]
+
+
+def pulse_trains(params: SrTiO3Params, *, seed: int = 0, noise: bool = True, current_noise: float = 0.0,
+                 biases: tuple[float, ...] | None = None, widths: tuple[float, ...] = (3e-4, 3e-3),
+                 train: int = 6, reads: int = 16, span: float = 4.0) -> ProtocolRun:
+    """Pulse trains: ``train`` identical potentiating then depressing pulses per amplitude x width.
+
+    Four amplitudes, two below v_th and two above it up to the top of :func:`amplitude_window`;
+    widths 0.3 and 3 ms; three bias levels (:func:`fit_biases`), one per block in turn. Each block
+    starts with three reads at constant state; after every pulse the device is read at a fixed
+    sampling rate, ``reads`` samples over ``span`` tau. The repeated identical pulses let a fit
+    estimate the cycle-to-cycle noise.
+    """
+    rec = Recorder(params, seed=seed, noise=noise, current_noise=current_noise, g_frac=0.3)
+    biases = tuple(biases or fit_biases(params, 3))
+    lo, hi = amplitude_window(params, max(widths))
+    rec.read(biases[0], 1e-3)
+    block = 0
+    for amp in spread_amplitudes(params, lo, hi, (0.0, 0.6), (0.45, 1.0)):
+        for t_p in widths:
+            v_b = biases[block % len(biases)]
+            block += 1
+            dt = span * params.tau(v_b) / reads
+            for _ in range(3):
+                rec.read(v_b, rec.t + dt)
+            for sign in (1.0, -1.0):
+                for k in range(train):
+                    rec.pulse(sign * amp, t_p)
+                    t_end, start = rec.t, rec.index
+                    for j in range(1, reads + 1):
+                        rec.read(v_b, t_end + j * dt)
+                    rec.events.append({"kind": "pulse", "stage": "train", "number": k + 1, "v": sign * amp,
+                                       "t_p": t_p, "v_b": v_b, "start": start, "stop": rec.index})
+    return rec.finish("pulse_trains")
+
+
+def random_pulses(params: SrTiO3Params, *, seed: int = 0, noise: bool = True, current_noise: float = 0.0,
+                  pulses: int = 100, biases: tuple[float, ...] | None = None,
+                  widths: tuple[float, float] = (2e-4, 5e-3), reads: int = 10,
+                  jitter: float = 0.8) -> ProtocolRun:
+    """Random pulses: amplitude, width, polarity and bias drawn anew for every pulse; jittered reads.
+
+    Amplitudes uniform over :func:`amplitude_window`, widths log-uniform in ``widths``,
+    the polarity biased towards the middle of the range (the experimenter watches the reads), the
+    bias one of four levels (:func:`fit_biases`). After each pulse ``reads`` reads log-spaced from
+    0.02 to 5 tau, each time jittered at random by up to ``jitter`` / 2 of the log spacing; the time
+    from the last read to the pulse is jittered too.
+    """
+    rng = np.random.default_rng([int(seed), 11])
+    rec = Recorder(params, seed=seed, noise=noise, current_noise=current_noise, g_frac=0.5)
+    biases = tuple(biases or fit_biases(params, 4))
+    lo, hi = amplitude_window(params, max(widths))
+    step = math.log(250.0) / max(reads - 1, 1)
+    rec.read(biases[0], 1e-3)
+    for k in range(pulses):
+        g_now = rec._curr[-1] / rec._volt[-1]
+        frac = (g_now - params.g_min) / (params.g_max - params.g_min)
+        sign = 1.0 if rng.random() < min(max(1.0 - frac, 0.1), 0.9) else -1.0
+        amp = float(rng.uniform(lo, hi))
+        t_p = float(math.exp(rng.uniform(math.log(widths[0]), math.log(widths[1]))))
+        v_b = float(biases[rng.integers(len(biases))])
+        tau = params.tau(v_b)
+        rec.pulse(sign * amp, t_p, at=rec.t + LEAD_S * float(rng.uniform(0.5, 2.0)))
+        t_end, start = rec.t, rec.index
+        offs = np.geomspace(0.02 * tau, 5.0 * tau, reads) * np.exp(jitter * step * (rng.random(reads) - 0.5))
+        for off in offs:
+            rec.read(v_b, t_end + max(float(off), MIN_DELAY_S))
+        rec.events.append({"kind": "pulse", "stage": "random", "number": k + 1, "v": sign * amp, "t_p": t_p,
+                           "v_b": v_b, "start": start, "stop": rec.index})
+    return rec.finish("random_pulses")
+
+
+def width_sweep(params: SrTiO3Params, *, seed: int = 0, noise: bool = True, current_noise: float = 0.0,
+                biases: tuple[float, ...] | None = None, widths: tuple[float, ...] = (5e-5, 5e-4, 5e-3),
+                repeats: int = 3, reads: int = 10,
+                span: float = 4.0, rest: float = 6.0) -> ProtocolRun:
+    """Short pulses, coarse sampling: 4 amplitudes x 3 widths (50 us - 5 ms) x both polarities, repeated.
+
+    Two amplitudes below v_th, two above it up to the top of :func:`amplitude_window`. Five bias
+    levels (:func:`fit_biases`) in turn. Before every pulse the device rests ``rest`` tau at the
+    coming bias and is read four times (constant state); after it, ``reads`` reads linearly spaced up
+    to ``span`` tau (a coarse, fixed sampling rate per level).
+    """
+    rec = Recorder(params, seed=seed, noise=noise, current_noise=current_noise, g_frac=0.4)
+    biases = tuple(biases or fit_biases(params, 5))
+    lo, hi = amplitude_window(params, max(widths))
+    amplitudes = spread_amplitudes(params, lo, hi, (0.3, 0.8), (0.5, 1.0))
+    rec.read(biases[0], 1e-3)
+    n = 0
+    for _ in range(repeats):
+        for t_p in widths:
+            for amp in amplitudes:
+                for sign in (1.0, -1.0):
+                    v_b = biases[n % len(biases)]
+                    n += 1
+                    tau = params.tau(v_b)
+                    for _ in range(4):
+                        rec.read(v_b, rec.t + rest * tau / 4)
+                    rec.pulse(sign * amp, t_p)
+                    t_end, start = rec.t, rec.index
+                    for j in range(1, reads + 1):
+                        rec.read(v_b, t_end + j * span * tau / reads)
+                    rec.events.append({"kind": "pulse", "stage": "sweep", "v": sign * amp, "t_p": t_p,
+                                       "v_b": v_b, "start": start, "stop": rec.index})
+    return rec.finish("width_sweep")
+
+
 PROTOCOLS: dict[str, Protocol] = {
     "retention": retention,
     "transmission": transmission,
@@ -395,6 +573,9 @@ PROTOCOLS: dict[str, Protocol] = {
     "ppf": ppf,
     "metaplasticity": metaplasticity,
     "characterise": characterise,
+    "pulse_trains": pulse_trains,
+    "random_pulses": random_pulses,
+    "width_sweep": width_sweep,
 }
 """Every protocol by name; each is called ``f(params, *, seed, noise, current_noise) -> ProtocolRun``."""
 

@@ -2,10 +2,18 @@
 
 Reference (PAPER.md): RLlib A2C, 64 envs x 50-step rollouts, truncated BPTT 20, discount 0.99, GAE
 lambda 1.0, value coef 0.5, entropy 0.01, Adam lr 7e-4 linearly decayed, grad-norm clip 40 on summed
-losses. Adapted here, for a 2-core CPU with frame skip 4: 16 envs, rollouts equal to the BPTT window
-(20 steps, one update each), losses averaged over the batch instead of summed, so the gradient clip
-is 0.5 instead of 40 (40 on a sum over 64 x 50 samples is ~0.0125 per sample; 0.5 on a mean is the
-common A2C choice).
+losses. The recipe here, for a 2-core CPU with frame skip 4 (README, "Training recipe", says how each
+choice was measured):
+
+- 16 envs x 20-step rollouts, one update each (BPTT through the rollout), GAE lambda 1.0 (n-step
+  returns). 10-step rollouts with lambda 0.95 (twice the updates per frame at nearly the same
+  env-steps/s) learned slower in a side-by-side run; 5-step rollouts cost 40 % of the speed.
+- Advantages normalised per update, so the policy gradient's size does not follow the value scale
+  and the entropy bonus (0.01) keeps its weight against it.
+- Orthogonal initialisation of trunk and heads (``AgentConfig.init``), actor gain 0.01: the first
+  policy is uniform.
+- Losses averaged over the batch instead of summed, so the gradient clip is 0.5 instead of 40 (40 on
+  a sum over 64 x 50 samples is ~0.0125 per sample; 0.5 on a mean is the common A2C choice).
 
 The rollout's own forward pass is the graph BPTT runs through: no second forward.
 """
@@ -20,13 +28,16 @@ import torch
 from torch import nn
 
 from mstpn.rl.agent import mask_state
-from mstpn.rl.common import discounted_advantages, sample_actions
+from mstpn.rl.common import discounted_advantages, normalized, sample_actions
 from mstpn.rl.run import Run, TrainerConfig
 
 
 @dataclass(frozen=True)
 class A2CConfig(TrainerConfig):
-    """An A2C run; the shared fields are documented on :class:`TrainerConfig`."""
+    """An A2C run; the shared fields are documented on :class:`TrainerConfig` (defaults differ here)."""
+
+    normalize_advantages: bool = True
+    """Scale each update's advantages to zero mean and unit standard deviation."""
 
 
 def train(config: A2CConfig, out: str | Path, *, resume: bool = False, progress: bool = True) -> dict:
@@ -62,6 +73,8 @@ def train(config: A2CConfig, out: str | Path, *, resume: bool = False, progress:
         advantages, returns = discounted_advantages(
             torch.stack(rewards), values_t.detach(), torch.stack(dones), next_value,
             config.gamma, config.gae_lambda)
+        if config.normalize_advantages:
+            advantages = normalized(advantages)
         policy_loss = -(advantages * torch.stack(log_probs)).mean()
         value_loss = 0.5 * (returns - values_t).pow(2).mean()
         entropy = torch.stack(entropies).mean()

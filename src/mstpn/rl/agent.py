@@ -17,6 +17,7 @@ from mstpn.nn.mstpn import MSTPNCell, MSTPNConfig
 from mstpn.nn.stpn import STPNCell
 
 CORES = ("stpn", "mstpn", "lstm")
+INITS = ("torch", "orthogonal")
 FEATURES = 2592  # 32 x 9 x 9 after the two convolutions on 84 x 84
 
 
@@ -34,10 +35,16 @@ class AgentConfig:
     """SrTiO3Params fields for the mstpn core (empty = the default preset)."""
     mstpn: dict = field(default_factory=dict)
     """MSTPNConfig fields for the mstpn core (empty = defaults)."""
+    init: str = "orthogonal"
+    """Initial weights of trunk and heads: ``torch`` (PyTorch's defaults) or ``orthogonal``
+    (orthogonal, gain sqrt 2 in the trunk, 0.01 on the actor so the first policy is near uniform,
+    1 on the critic; zero biases). The core keeps its own initialisation."""
 
     def __post_init__(self) -> None:
         if self.core not in CORES:
             raise UserError(f"core: must be one of {', '.join(CORES)}, got {self.core!r}")
+        if self.init not in INITS:
+            raise UserError(f"init: must be one of {', '.join(INITS)}, got {self.init!r}")
         if self.hidden_size < 0:
             raise UserError(f"hidden_size: must be >= 0, got {self.hidden_size}")
 
@@ -82,6 +89,11 @@ class ActorCritic(nn.Module):
         self.core = build_core(config, FEATURES)
         self.actor = nn.Linear(config.hidden, config.num_actions)
         self.critic = nn.Linear(config.hidden, 1)
+        if config.init == "orthogonal":
+            convs = [m for m in self.trunk if isinstance(m, nn.Conv2d)]
+            for module, gain in [*((c, 2 ** 0.5) for c in convs), (self.actor, 0.01), (self.critic, 1.0)]:
+                nn.init.orthogonal_(module.weight, gain)
+                nn.init.zeros_(module.bias)
 
     @property
     def num_synapses(self) -> int:

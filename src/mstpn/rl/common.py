@@ -67,6 +67,11 @@ def discounted_advantages(rewards: Tensor, values: Tensor, dones: Tensor, next_v
     return advantages, advantages + values
 
 
+def normalized(advantages: Tensor) -> Tensor:
+    """Advantages scaled to zero mean and unit standard deviation (over all their elements)."""
+    return (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+
 def rng_state(generator: torch.Generator) -> dict:
     """All random state a run depends on beside the model's own (the m-STPN's noise state is part of
     its ``state_dict``), for exact resume.

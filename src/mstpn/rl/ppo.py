@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -17,13 +18,15 @@ from torch import nn
 
 from mstpn.errors import UserError
 from mstpn.rl.agent import mask_state
-from mstpn.rl.common import discounted_advantages, sample_actions
+from mstpn.rl.common import discounted_advantages, normalized, sample_actions
 from mstpn.rl.run import Run, TrainerConfig
 
 
 @dataclass(frozen=True)
 class PPOConfig(TrainerConfig):
     """A PPO run; shared fields are documented on :class:`TrainerConfig` (defaults differ here)."""
+
+    LEGACY: ClassVar[dict] = {"normalize_advantages": True}
 
     rollout: int = 64
     """Agent steps per rollout; the replay runs BPTT through all of them."""
@@ -35,6 +38,8 @@ class PPOConfig(TrainerConfig):
     """Passes over each rollout."""
     minibatches: int = 4
     """Minibatches per pass (split by game, so every minibatch holds whole sequences)."""
+    normalize_advantages: bool = True
+    """Scale each minibatch's advantages to zero mean and unit standard deviation."""
     clip_coef: float = 0.1
     """Clip range of the probability ratio."""
     checkpoint_every: int = 80
@@ -95,7 +100,8 @@ def train(config: PPOConfig, out: str | Path, *, resume: bool = False, progress:
                     new_values.append(value)
                     replay_state = mask_state(replay_state, 1.0 - dones[t, games])
                 adv = advantages[:, games]
-                adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                if config.normalize_advantages:
+                    adv = normalized(adv)
                 ratio = torch.exp(torch.stack(log_probs) - old_log_probs[:, games])
                 clipped = torch.clamp(ratio, 1 - config.clip_coef, 1 + config.clip_coef)
                 policy_loss = torch.max(-adv * ratio, -adv * clipped).mean()

@@ -55,9 +55,9 @@ RESUME_FLAGS = tuple(ResumeFlag(*spec) for spec in (
     ("--frames", "frames"), ("--torch-threads", "torch_threads"), ("--env-threads", "env_threads"),
     ("--device", "device"), ("--validate-every", "validate_every"),
     ("--validation-games", "validation_games"), ("--algo", "algo"), ("--core", "agent.core"),
-    ("--seed", "seed"),
-    ("--num-envs", "num_envs"), ("--frame-skip", "frame_skip"), ("--rollout", "rollout"),
-    ("--lr", "lr"), ("--checkpoint-every", "checkpoint_every"),
+    ("--seed", "seed"), ("--num-envs", "num_envs"), ("--frame-skip", "frame_skip"),
+    ("--rollout", "rollout"), ("--gae-lambda", "gae_lambda"), ("--lr", "lr"),
+    ("--checkpoint-every", "checkpoint_every"), ("--init-from", "init_from"),
     ("--device-params", "agent.device_params", _device_params),
 ))
 """Every ``mstpn pong train`` flag that sets a configuration field (``--no-progress`` sets none)."""

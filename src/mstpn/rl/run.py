@@ -14,6 +14,7 @@ import json
 import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -52,9 +53,17 @@ SAFE_ON_RESUME = ("frames", "torch_threads", "env_threads", "device", "validate_
 often it is validated (validation games do not touch the training's random streams)."""
 
 
+LEGACY_AGENT = {"init": "torch"}
+"""Agent fields added after runs were stored, with the behaviour those runs had."""
+
+
 @dataclass(frozen=True)
 class TrainerConfig:
     """Fields shared by the trainers (each algorithm's config adds its own and sets its defaults)."""
+
+    LEGACY: ClassVar[dict] = {"normalize_advantages": False, "init_from": ""}
+    """Fields added after runs were stored, with the behaviour those runs had (an algorithm's own
+    ``LEGACY`` adds to and overrides these)."""
 
     frames: int = 10_000_000
     """Training budget in emulator frames (agent steps x frame skip)."""
@@ -81,6 +90,9 @@ class TrainerConfig:
     """Weight of the entropy bonus."""
     max_grad_norm: float = 0.5
     """Gradient-norm clip (losses are batch means)."""
+    normalize_advantages: bool = False
+    """Scale the advantages of each update to zero mean and unit standard deviation, so the policy
+    gradient's size (and the entropy bonus's weight against it) does not follow the value scale."""
     env_threads: int = 0
     """Emulator threads; 0 = all cores, 1 = bit-for-bit reproducible."""
     torch_threads: int = 1
@@ -100,6 +112,10 @@ class TrainerConfig:
     """Emulator frames after which a validation game is cut (the full 30 minutes by default)."""
     log_every: int = 10
     """Updates between log lines."""
+    init_from: str = ""
+    """Path of a trained agent or checkpoint whose learned weights a new run starts from ("" = fresh
+    weights); its devices are drawn anew for this run's ``agent.device_params`` (see
+    :mod:`mstpn.rl.warmstart`). Ignored on resume, where the run's own checkpoint is loaded."""
     agent: AgentConfig = field(default_factory=AgentConfig)
     """The network."""
 
@@ -119,6 +135,8 @@ class TrainerConfig:
         if self.validation_games > SPLIT_STRIDE:
             raise UserError(f"validation_games: must be <= {SPLIT_STRIDE}, got {self.validation_games}")
         check_device_name(self.device, "device")
+        if not isinstance(self.init_from, str):
+            raise UserError(f"init_from: must be a path (a string), got {self.init_from!r}")
         if self.agent.core == "mstpn":
             dt_step = self.agent.mstpn.get("dt_step", MSTPNConfig.dt_step)
             if abs(dt_step - step_duration_s(self.frame_skip)) > 1e-9:
@@ -143,8 +161,10 @@ class TrainerConfig:
 
     @classmethod
     def from_dict(cls, data: dict):
-        data = dict(data)
-        data["agent"] = AgentConfig(**data.get("agent", {}))
+        """The configuration stored by :meth:`to_dict`; fields a run stored before they existed take
+        the value that run trained with (``LEGACY``, ``LEGACY_AGENT``), not today's default."""
+        data = {**TrainerConfig.LEGACY, **cls.LEGACY, **data}
+        data["agent"] = AgentConfig(**{**LEGACY_AGENT, **data.get("agent", {})})
         return cls(**data)
 
 
@@ -178,6 +198,8 @@ class Run:
         elif self.ckpt_path.exists():
             raise UserError(f"{self.out}: already holds a run; pass --resume to continue it "
                             "or choose another --out")
+        if config.init_from and not resume:
+            self._init_from(config.init_from)
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.out / "config.json", {"algo": algo, **config.to_dict()})
         self.metrics = MetricsLog(self.out / "metrics.jsonl", self.start_update if resume else None)
@@ -198,8 +220,9 @@ class Run:
         if saved.get("kind") != self.algo:
             raise UserError(f"{self.ckpt_path}: a {saved.get('kind')} checkpoint, not {self.algo}")
         current = json.loads(json.dumps(self.config.to_dict()))
+        stored = json.loads(json.dumps(type(self.config).from_dict(saved["config"]).to_dict()))
         free = dict.fromkeys(SAFE_ON_RESUME)
-        check_compatible({**saved["config"], **free}, {**current, **free}, "the run configuration",
+        check_compatible({**stored, **free}, {**current, **free}, "the run configuration",
                          self.ckpt_path)
         _print_changes(saved["config"], current)
         if current["frames"] != saved["config"].get("frames"):
@@ -226,6 +249,17 @@ class Run:
             kept = load_checkpoint(best_path).get("best_validation")
             if kept and (self.best is None or kept["score"] > self.best["score"]):
                 self.best = kept
+
+    def _init_from(self, path: str) -> None:
+        """Start from the learned weights of the agent at ``path`` (devices drawn for this run)."""
+        from mstpn.rl.warmstart import copy_learned
+
+        saved = copy_learned(self.agent, path)
+        trained = saved.get("frames")
+        print(f"init_from: learned weights of {path}"
+              + (f" ({trained:,} frames trained)" if isinstance(trained, int) else "")
+              + ("; devices drawn for this run's device parameters" if self.config.agent.core == "mstpn"
+                 else ""))
 
     @property
     def wall_s(self) -> float:
