@@ -10,8 +10,8 @@
   ``c2c_sigma`` plus the increment's own standard error; a group mean absorbs any error of the model's
   scale for that pulse. A restricted (REML) likelihood over all groups, volatile and long-term
   increments together, gives the estimate and a likelihood-ratio 95 % interval. The trace identifies
-  c2c_sigma only if that interval is narrower than ``max(estimate, C2C_RESOLVED)``; otherwise the fit
-  keeps the base value and says so.
+  c2c_sigma only if that interval is narrower than ``C2C_RESOLVED + estimate / 2``; otherwise the
+  fit keeps the base value and says so.
 - Noise floor (:func:`noise_floor`): the fitted model, with the read and c2c noise above, simulated
   :data:`mstpn.devices.fit.FLOOR_COPIES` times over the recorded trace (each copy starting within
   the standard errors of the first phase's fit). The residual those copies leave against the noise-free
@@ -33,7 +33,9 @@ CONSTANT_FRACTION = 0.5
 """A read is at constant state when the fitted decay changes G by less than this many read sigmas
 between it and the phase's last read."""
 C2C_RESOLVED = 0.02
-"""Absolute width of the c2c 95 % interval (at small c2c) below which c2c_sigma counts as identified."""
+"""c2c_sigma counts as identified when its 95 % interval is narrower than ``C2C_RESOLVED`` plus half
+the estimate (on simulated traces, wider intervals went with estimates that model error had
+inflated)."""
 C2C_GRID = np.concatenate([[0.0], np.geomspace(1e-3, 1.0, 400)])
 LR95 = 1.920729
 """Half the 95 % quantile of chi-square with one degree of freedom: the likelihood-ratio interval."""
@@ -145,7 +147,7 @@ def c2c_noise(groups: np.ndarray, obs: list[np.ndarray], se: list[np.ndarray], f
     c_hat, lo, hi = float(C2C_GRID[k]), float(inside.min()), float(inside.max())
     if hi >= C2C_GRID[-1]:
         hi = math.inf
-    identified = math.isfinite(hi) and hi - lo <= max(c_hat, C2C_RESOLVED)
+    identified = math.isfinite(hi) and hi - lo <= C2C_RESOLVED + 0.5 * c_hat
     return NoiseEstimate(c_hat, (lo, hi), identified, source, n_obs, n_grp)
 
 
