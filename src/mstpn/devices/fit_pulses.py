@@ -56,14 +56,20 @@ BETA_GRID = np.geomspace(0.05, 3.0, 12)
 
 
 def clusters(values: np.ndarray, tol: np.ndarray | float) -> list[np.ndarray]:
-    """Group sorted-close values: a gap larger than ``tol`` (abs, or per value) starts a new group."""
+    """Group close values: sorted, a value more than ``tol`` (abs, or per value) above the first of
+    its group starts a new one, so a dense spread of values does not chain into a single group."""
     if len(values) == 0:
         return []
     order = np.argsort(values)
     v = values[order]
     tol = np.broadcast_to(np.asarray(tol, dtype=np.float64), values.shape)[order]
-    cuts = np.flatnonzero(np.diff(v) > tol[1:]) + 1
-    return [order[c] for c in np.split(np.arange(len(v)), cuts)]
+    groups, first = [], 0
+    for i in range(1, len(v)):  # one pass over the pulses or levels, not over samples
+        if v[i] - v[first] > tol[first]:
+            groups.append(order[first:i])
+            first = i
+    groups.append(order[first:])
+    return groups
 
 
 def pulse_groups(v: np.ndarray, t_p: np.ndarray) -> np.ndarray:
