@@ -31,8 +31,6 @@ from mstpn.errors import UserError
 
 FINETUNE_LR = 1e-4
 """Starting learning rate of a fine-tuning run (decays linearly to 0 over its frames)."""
-MS_PER_FRAME = 4.0
-"""Fine-tuning cost of the m-STPN on one core here (ms per emulator frame), for cost estimates."""
 
 
 def check_finetune_frames(frames: object, flag: str = "--finetune-frames") -> int:
