@@ -423,6 +423,8 @@ def _add_pong(sub: argparse._SubParsersAction) -> None:
                        help="GAE lambda in [0, 1] (default: the algorithm's; A2C 1.0 = n-step returns, "
                             "PPO 0.95)")
     train.add_argument("--lr", type=float, help="learning rate (default: the algorithm's)")
+    train.add_argument("--entropy-coef", type=float,
+                       help="weight of the entropy bonus, >= 0 (default 0.01)")
     train.add_argument("--env-threads", type=int,
                        help="emulator threads (default 0: all cores; 1 = reproducible)")
     train.add_argument("--torch-threads", type=int, help="torch threads (default 1)")
@@ -538,9 +540,9 @@ def _new_run_config(args: argparse.Namespace) -> tuple[ModuleType, TrainerConfig
     dt_step = step_duration_s(frame_skip)
     mstpn = {"dt_step": dt_step} if core == "mstpn" and dt_step != MSTPNConfig.dt_step else {}
     overrides = {"agent": AgentConfig(core=core, device_params=device, mstpn=mstpn)}
-    for name in ("frames", "seed", "num_envs", "frame_skip", "rollout", "gae_lambda", "lr", "env_threads",
-                 "torch_threads", "device", "checkpoint_every", "validate_every", "validation_games",
-                 "init_from"):
+    for name in ("frames", "seed", "num_envs", "frame_skip", "rollout", "gae_lambda", "lr", "entropy_coef",
+                 "env_threads", "torch_threads", "device", "checkpoint_every", "validate_every",
+                 "validation_games", "init_from"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     return module, config_cls(**overrides)

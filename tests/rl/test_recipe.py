@@ -1,5 +1,5 @@
-"""The training recipe's choices: orthogonal initialisation, normalised advantages, GAE lambda from
-the command line, and runs stored before these existed resuming as they trained."""
+"""The training recipe's choices: orthogonal initialisation, normalised advantages, GAE lambda and the
+entropy weight from the command line, and runs stored before these existed resuming as they trained."""
 
 from __future__ import annotations
 
@@ -80,12 +80,15 @@ def test_a_run_stored_before_the_recipe_fields_existed_resumes(tmp_path):
     assert summary["frames"] == 2 * PER_UPDATE
 
 
-def test_gae_lambda_flag_reaches_the_run_and_is_refused_on_resume_when_it_differs(tmp_path, capsys):
+@pytest.mark.parametrize(("flag", "field", "value", "other"), [
+    ("--gae-lambda", "gae_lambda", 1.0, 0.9), ("--entropy-coef", "entropy_coef", 0.005, 0.01)])
+def test_recipe_flag_reaches_the_run_and_is_refused_on_resume_when_it_differs(
+        tmp_path, capsys, flag, field, value, other):
     run = tmp_path / "run"
     common = ["--core", "lstm", "--num-envs", "2", "--rollout", "8", "--env-threads", "1", "--no-progress"]
-    assert main(["pong", "train", "--frames", str(PER_UPDATE), "--gae-lambda", "1.0", "--out", str(run),
+    assert main(["pong", "train", "--frames", str(PER_UPDATE), flag, str(value), "--out", str(run),
                  *common]) == 0
-    assert json.loads((run / "config.json").read_text())["gae_lambda"] == 1.0
-    assert main(["pong", "train", "--out", str(run), "--resume", "--gae-lambda", "0.9",
+    assert json.loads((run / "config.json").read_text())[field] == value
+    assert main(["pong", "train", "--out", str(run), "--resume", flag, str(other),
                  "--frames", str(2 * PER_UPDATE), "--no-progress"]) == 2
-    assert "--gae-lambda 0.9 would change the stored run (gae_lambda 1.0)" in capsys.readouterr().err
+    assert f"{flag} {other} would change the stored run ({field} {value})" in capsys.readouterr().err

@@ -57,6 +57,7 @@ RESUME_FLAGS = tuple(ResumeFlag(*spec) for spec in (
     ("--validation-games", "validation_games"), ("--algo", "algo"), ("--core", "agent.core"),
     ("--seed", "seed"), ("--num-envs", "num_envs"), ("--frame-skip", "frame_skip"),
     ("--rollout", "rollout"), ("--gae-lambda", "gae_lambda"), ("--lr", "lr"),
+    ("--entropy-coef", "entropy_coef"),
     ("--checkpoint-every", "checkpoint_every"), ("--init-from", "init_from"),
     ("--device-params", "agent.device_params", _device_params),
 ))
