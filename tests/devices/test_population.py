@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import math
 
 import numpy as np
 import pytest
@@ -43,6 +45,22 @@ def test_identical_devices_give_a_small_spread():
     result = population_from_fits(fits)
     assert result.params.d2d_sigma < 0.1  # what is left is the fits' own error (~6 % here)
     assert set(result.log_sigma) <= set(SPREAD)
+
+
+def _with_c2c(fit, c2c_sigma, identified):
+    fixed = [n for n in fit.fixed if n != "c2c_sigma"] + ([] if identified else ["c2c_sigma"])
+    return dataclasses.replace(fit, params=fit.params.replace(c2c_sigma=c2c_sigma), fixed=fixed)
+
+
+def test_population_pools_the_c2c_sigma_of_the_devices_that_identified_it(eight_devices):
+    fit = fit_traces(eight_devices[0])
+    fits = [_with_c2c(fit, 0.02, True), _with_c2c(fit, 0.01, False), _with_c2c(fit, 0.04, True)]
+    result = population_from_fits(fits)
+    assert result.params.c2c_sigma == pytest.approx(math.sqrt((0.02**2 + 0.04**2) / 2))
+    assert any("c2c_sigma: pooled over the 2 of 3 devices" in n for n in result.notes)
+    none = population_from_fits([_with_c2c(fit, 0.01, False)] * 3)
+    assert none.params.c2c_sigma == 0.01
+    assert any("no device's traces identified it" in n for n in none.notes)
 
 
 def test_cli_population_writes_one_parameter_file(tmp_path, capsys, eight_devices):

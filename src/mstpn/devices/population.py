@@ -13,6 +13,10 @@ fit identified is taken as
 not identified by the traces (its fits scatter, the devices do not): it is left out of
 ``d2d_sigma``, its population value is the median over devices, and a note says so. The
 characterise protocol, for one, pins g_min only loosely.
+
+``c2c_sigma`` (one per-pulse sigma the model gives every device) pools the devices whose traces
+identified it: the root mean square of their estimates. When no device's traces identified it, the
+first device's value (its fit's base value) stays, with a note.
 """
 
 from __future__ import annotations
@@ -97,6 +101,15 @@ def population_from_fits(fits: Sequence[FitResult]) -> PopulationFit:
         if name not in SPREAD:
             values[name] = float(np.mean([getattr(f.params, name) for f in fits]))
     values["d2d_sigma"] = math.sqrt(float(np.mean([s * s for s in log_sigma.values()])))
+    c2c = [f.params.c2c_sigma for f in fits if _identified(f, "c2c_sigma")]
+    if c2c:
+        values["c2c_sigma"] = math.sqrt(float(np.mean(np.square(c2c))))
+        if len(c2c) < len(fits):
+            notes.append(f"c2c_sigma: pooled over the {len(c2c)} of {len(fits)} devices whose traces "
+                         "identified it")
+    else:
+        notes.append(f"c2c_sigma: no device's traces identified it, so it stays at "
+                     f"{fits[0].params.c2c_sigma:.3g}, the first fit's base value")
     params = fits[0].params.replace(**values)
     return PopulationFit(params, log_sigma, list(fits), notes)
 
